@@ -1,0 +1,146 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+#include <napi.h>
+#include "registry.h"
+#include "napi_args.h"
+
+namespace vl {
+namespace {
+
+class Pool {
+ public:
+  explicit Pool(int n) { resize(n); }
+  ~Pool() { stop(); }
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void resize(int n) {
+    stop();
+    stopping_ = false;
+    for (int i = 1; i < n; i++) workers_.emplace_back([this, i] { loop(i); });
+  }
+
+  // Runs task(i) for i in [0, count) with the caller as participant 0.
+  void run(int count, const std::function<void(int)>& task) {
+    if (count <= 1 || workers_.empty()) {
+      for (int i = 0; i < count; i++) task(i);
+      return;
+    }
+    std::unique_lock<std::mutex> lk(m_);
+    task_ = &task;
+    count_ = count;
+    next_.store(1);
+    pending_ = count - 1;
+    generation_++;
+    lk.unlock();
+    cv_.notify_all();
+    task(0);
+    // The caller also helps with chunks no worker has taken yet.
+    for (int i; (i = next_.fetch_add(1)) < count;) { task(i); finish_one(); }
+    lk.lock();
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    task_ = nullptr;
+  }
+
+ private:
+  void finish_one() {
+    std::lock_guard<std::mutex> g(m_);
+    if (--pending_ == 0) done_cv_.notify_all();
+  }
+  void loop(int) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      const std::function<void(int)>* task = task_;
+      int count = count_;
+      lk.unlock();
+      for (int i; task && (i = next_.fetch_add(1)) < count;) { (*task)(i); finish_one(); }
+    }
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> g(m_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex m_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int)>* task_ = nullptr;
+  int count_ = 0;
+  int pending_ = 0;
+  std::atomic<int> next_{0};
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+};
+
+int default_threads() {
+  if (const char* e = std::getenv("VRAMLAB_NUM_THREADS")) {
+    int n = std::atoi(e);
+    if (n > 0) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(hw) : 1;
+}
+
+Pool& pool() {
+  static Pool p(default_threads());
+  return p;
+}
+std::mutex run_mutex;  // one parallel region at a time (kernels are called from the JS thread)
+thread_local bool in_parallel_region = false;  // nested parallel_for runs serially
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+void set_num_threads(int n) { pool().resize(std::max(1, n)); }
+
+void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
+  if (n == 0) return;
+  grain = std::max<size_t>(1, grain);
+  size_t max_chunks = (n + grain - 1) / grain;
+  int threads = num_threads();
+  size_t chunks = std::min<size_t>(max_chunks, static_cast<size_t>(threads));
+  if (chunks <= 1 || in_parallel_region) { fn(0, n); return; }
+  std::lock_guard<std::mutex> g(run_mutex);
+  pool().run(static_cast<int>(chunks), [&](int c) {
+    size_t begin = n * static_cast<size_t>(c) / chunks;
+    size_t end = n * static_cast<size_t>(c + 1) / chunks;
+    bool was = in_parallel_region;
+    in_parallel_region = true;
+    if (begin < end) fn(begin, end);
+    in_parallel_region = was;
+  });
+}
+
+static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
+static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n = arg_int(info, 0, "setNumThreads: n");
+  if (n < 1 || n > 1024) throw std::invalid_argument("setNumThreads: n must be between 1 and 1024");
+  set_num_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+}  // namespace vl
+
+namespace vl {
+static void Register(Napi::Env env, Napi::Object exports) {
+  VL_EXPORT("getNumThreads", GetNumThreads);
+  VL_EXPORT("setNumThreads", SetNumThreads);
+}
+VL_REGISTER(Register);
+}  // namespace vl
