@@ -1,0 +1,35 @@
+// The op table every backend implements. The op layer (engine/ops) checks
+// devices, computes shapes and allocates outputs; a backend only runs the
+// kernel into tensors that already exist. meta implements every entry as a
+// no-op, the sim device will wrap cpu with a cost model, cuda with kernels.
+import type { NativeStorage } from "./native-binding.js";
+import type { Tensor } from "./tensor.js";
+
+export type BinaryOp = "add" | "sub" | "mul" | "div";
+export type UnaryOp = "gelu_tanh" | "gelu" | "silu" | "relu" | "neg" | "exp" | "sqrt" | "rsqrt" | "sin" | "cos";
+
+export interface Backend {
+  readonly hasData: boolean;
+  /** Storage for nbytes; null where the device holds no data (meta). */
+  allocate(nbytes: number, zero: boolean): NativeStorage | null;
+  release(storage: NativeStorage | null): void;
+
+  write(t: Tensor, byteOffset: number, bytes: Uint8Array): void;
+  read(t: Tensor, byteOffset: number, nbytes: number): Uint8Array;
+  /** Raw byte copy between tensors of this device. */
+  copyBytes(dst: Tensor, dstByteOffset: number, src: Tensor, srcByteOffset: number, nbytes: number): void;
+  cast(dst: Tensor, dstOffset: number, src: Tensor, srcOffset: number, n: number, saturate: boolean): void;
+
+  matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, N: number, K: number, transB: boolean): void;
+  binary(op: BinaryOp, out: Tensor, a: Tensor, aOffset: number, aStrides: number[], b: Tensor, bOffset: number, bStrides: number[], shape: number[]): void;
+  unary(op: UnaryOp, out: Tensor, x: Tensor): void;
+  scalarOp(op: BinaryOp, out: Tensor, x: Tensor, scalar: number, scalarFirst: boolean): void;
+  modulate(out: Tensor, x: Tensor, mod: Tensor, batch: number, tokens: number, dim: number, scaleOffset: number, shiftOffset: number, modStride: number): void;
+  layerNorm(out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, rows: number, cols: number, eps: number): void;
+  rmsNorm(out: Tensor, x: Tensor, weight: Tensor | null, rows: number, cols: number, eps: number): void;
+  softmax(out: Tensor, x: Tensor, rows: number, cols: number): void;
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void;
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void;
+  copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void;
+  fill(dst: Tensor, offset: number, n: number, value: number): void;
+}

@@ -1,0 +1,78 @@
+// The cpu backend: every op runs the addon's CPU kernels on host storage.
+import { native, type NativeStorage } from "../native-binding.js";
+import type { Backend, BinaryOp, UnaryOp } from "../backend.js";
+import type { Tensor } from "../tensor.js";
+import { cast } from "../kernels/cast.js";
+import { matmul } from "../kernels/gemm.js";
+import { binary, modulate, scalarOp, unary } from "../kernels/elementwise.js";
+import { layerNorm, rmsNorm, softmax } from "../kernels/norm.js";
+import { rope, sdpa } from "../kernels/attention.js";
+import { copyStrided, fill } from "../kernels/layout.js";
+
+function s(t: Tensor): NativeStorage {
+  const n = t.native;
+  if (!n) throw new Error(`${t} has no host data`);
+  return n;
+}
+function opt(t: Tensor | null): NativeStorage | null {
+  return t ? s(t) : null;
+}
+
+export class HostBackend implements Backend {
+  readonly hasData = true;
+
+  allocate(nbytes: number, zero: boolean): NativeStorage {
+    return new native.Storage(nbytes, zero);
+  }
+  release(storage: NativeStorage | null): void {
+    storage?.free();
+  }
+  write(t: Tensor, byteOffset: number, bytes: Uint8Array): void {
+    native.write(s(t), byteOffset, bytes);
+  }
+  read(t: Tensor, byteOffset: number, nbytes: number): Uint8Array {
+    return new Uint8Array(native.read(s(t), byteOffset, nbytes));
+  }
+  copyBytes(dst: Tensor, dstByteOffset: number, src: Tensor, srcByteOffset: number, nbytes: number): void {
+    native.copyBytes(s(dst), dstByteOffset, s(src), srcByteOffset, nbytes);
+  }
+  cast(dst: Tensor, dstOffset: number, src: Tensor, srcOffset: number, n: number, saturate: boolean): void {
+    cast(s(src), src.dtype, srcOffset, s(dst), dst.dtype, dstOffset, n, saturate);
+  }
+  matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, N: number, K: number, transB: boolean): void {
+    matmul(s(out), out.dtype, s(a), a.dtype, s(b), b.dtype, opt(bias), bias?.dtype ?? "float32", M, N, K, transB);
+  }
+  binary(op: BinaryOp, out: Tensor, a: Tensor, aOffset: number, aStrides: number[], b: Tensor, bOffset: number, bStrides: number[], shape: number[]): void {
+    binary(op, s(out), out.dtype, s(a), a.dtype, aOffset, aStrides, s(b), b.dtype, bOffset, bStrides, shape);
+  }
+  unary(op: UnaryOp, out: Tensor, x: Tensor): void {
+    unary(op, s(out), out.dtype, s(x), x.dtype, x.numel);
+  }
+  scalarOp(op: BinaryOp, out: Tensor, x: Tensor, scalar: number, scalarFirst: boolean): void {
+    scalarOp(op, s(out), out.dtype, s(x), x.dtype, scalar, x.numel, scalarFirst);
+  }
+  modulate(out: Tensor, x: Tensor, mod: Tensor, batch: number, tokens: number, dim: number, scaleOffset: number, shiftOffset: number, modStride: number): void {
+    modulate(s(out), out.dtype, s(x), x.dtype, s(mod), s(mod), mod.dtype, batch, tokens, dim, scaleOffset, shiftOffset, modStride);
+  }
+  layerNorm(out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, rows: number, cols: number, eps: number): void {
+    layerNorm(s(out), out.dtype, s(x), x.dtype, opt(weight), opt(bias), weight?.dtype ?? bias?.dtype ?? "float32", rows, cols, eps);
+  }
+  rmsNorm(out: Tensor, x: Tensor, weight: Tensor | null, rows: number, cols: number, eps: number): void {
+    rmsNorm(s(out), out.dtype, s(x), x.dtype, opt(weight), weight?.dtype ?? "float32", rows, cols, eps);
+  }
+  softmax(out: Tensor, x: Tensor, rows: number, cols: number): void {
+    softmax(s(out), out.dtype, s(x), x.dtype, rows, cols);
+  }
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void {
+    sdpa(s(out), out.dtype, s(q), s(k), s(v), q.dtype, batch, heads, lq, lk, headDim, scale);
+  }
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void {
+    rope(s(out), out.dtype, s(x), x.dtype, s(cos), s(sin), batch, heads, seq, headDim);
+  }
+  copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void {
+    copyStrided(s(dst), dst.dtype, dstOffset, dstStrides, s(src), src.dtype, srcOffset, srcStrides, shape);
+  }
+  fill(dst: Tensor, offset: number, n: number, value: number): void {
+    fill(s(dst), dst.dtype, offset, n, value);
+  }
+}

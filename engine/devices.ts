@@ -1,0 +1,29 @@
+// Registers the built-in device types. sim: and a real cuda backend slot in
+// here later through registerDeviceType without changing any caller.
+import { Device, registerDeviceType } from "./device.js";
+import { HostBackend } from "./backends/cpu.js";
+import { MetaBackend } from "./backends/meta.js";
+import { native } from "./native-binding.js";
+
+registerDeviceType("cpu", (arg) => {
+  if (arg !== undefined && arg !== "0") throw new TypeError(`there is one cpu device; use "cpu", not "cpu:${arg}"`);
+  return new Device("cpu", "cpu", new HostBackend());
+}, "host memory, native CPU kernels");
+
+registerDeviceType("meta", (arg) => {
+  if (arg !== undefined) throw new TypeError(`use "meta", not "meta:${arg}"`);
+  return new Device("meta", "meta", new MetaBackend());
+}, "shapes and bytes only");
+
+registerDeviceType("cuda", (arg) => {
+  const index = arg === undefined ? 0 : Number(arg);
+  if (!Number.isInteger(index) || index < 0) throw new TypeError(`"cuda:${arg}" is not a device; use "cuda" or "cuda:N"`);
+  const info = native.cudaInfo();
+  if (!info.available) throw new Error(`cuda:${index} is not available: ${info.reason ?? "no CUDA device"}. Use "cpu", "meta" or a simulated device.`);
+  if (index >= info.deviceCount) throw new Error(`cuda:${index} does not exist: this machine has ${info.deviceCount} CUDA device(s)`);
+  throw new Error(`cuda:${index} (${info.devices?.[index]?.name ?? "GPU"}) was found, but this build has no CUDA op backend yet; only the device probe runs on GPUs so far`);
+}, "NVIDIA GPU");
+
+export function cudaInfo() {
+  return native.cudaInfo();
+}

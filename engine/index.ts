@@ -1,0 +1,37 @@
+// vramlab's engine: `import * as vl from "vramlab"`.
+// (No top-level await anywhere in the entry points: tslab loads them through require().)
+import "./devices.js";
+import { native } from "./native-binding.js";
+import * as ops from "./ops/index.js";
+import * as nn from "./nn/index.js";
+import * as models from "./models/index.js";
+
+export { ops, nn, models };
+export { Tensor, Storage } from "./tensor.js";
+export { DTYPES, dtypeInfo, byteSize, isDType, type DType, type DTypeInfo } from "./dtype.js";
+export { Device, getDevice, getDevice as device, listDevices, registerDeviceType, type DeviceSpec, type DeviceType } from "./device.js";
+export type { Backend, BinaryOp, UnaryOp } from "./backend.js";
+export { cudaInfo } from "./devices.js";
+export { MemoryTracker, type MemoryStats, type OwnerBytes, type MemoryEvent } from "./memory.js";
+export { memory, resetPeakMemory, memoryByOwner } from "./memory-api.js";
+export { scope, tidy, keep, untracked } from "./scope.js";
+export { AbortedError } from "./context.js";
+export { Module, Model, type RunOptions } from "./module.js";
+export { HookRegistry, type ModelHook } from "./hooks.js";
+export { tensor, zeros, ones, full, randn, rand, Random } from "./ops/creation.js";
+export { cast, clone, copyInto, readBytes } from "./ops/transfer.js";
+export { loadModel, saveModel } from "./io/model-io.js";
+
+/** Threads the CPU kernels use (default: all cores, or VRAMLAB_NUM_THREADS). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+/** Which CPU kernel level runs here (avx512, avx2 or portable). */
+export function cpuInfo() {
+  return native.cpuInfo();
+}
+export { ModuleProfiler, type ModuleCallRecord } from "./profiler.js";
+export { formatBytes, formatTable } from "./format.js";

@@ -1,0 +1,260 @@
+// Module: named parameters, buffers and children; call() runs the hook
+// chain around forward(). Calls are async and give the event loop a turn
+// between modules, and an AbortSignal stops a run at the next module
+// boundary, leaving every parameter in place so the model stays usable.
+import { currentContext, maybeYield, throwIfAborted, withContext, type ExecContext } from "./context.js";
+import { HookRegistry } from "./hooks.js";
+import { keep, scope, untracked } from "./scope.js";
+import { Tensor, formatShape } from "./tensor.js";
+import { getDevice, type Device, type DeviceSpec } from "./device.js";
+import type { DType } from "./dtype.js";
+import { to as moveTensor } from "./ops/transfer.js";
+
+export type TensorSlot = "parameter" | "buffer";
+
+export class Module {
+  private readonly params = new Map<string, Tensor | null>();
+  private readonly bufs = new Map<string, Tensor | null>();
+  private readonly kids = new Map<string, Module>();
+  private parentRef: Module | null = null;
+  private nameInParent = "";
+  private hookRegistry: HookRegistry | null = null;
+
+  /** dotted path from the root module ("" for the root) */
+  get path(): string {
+    if (!this.parentRef) return "";
+    const p = this.parentRef.path;
+    return p ? `${p}.${this.nameInParent}` : this.nameInParent;
+  }
+  get parent(): Module | null {
+    return this.parentRef;
+  }
+  get className(): string {
+    return this.constructor.name;
+  }
+
+  get hooks(): HookRegistry {
+    return (this.hookRegistry ??= new HookRegistry(this));
+  }
+  get hasHooks(): boolean {
+    return (this.hookRegistry?.size ?? 0) > 0;
+  }
+
+  // ---- registration -------------------------------------------------------
+
+  protected registerParameter(name: string, t: Tensor | null): void {
+    this.checkSlotName(name);
+    this.params.set(name, t ? keep(t) : null);
+    if (t) t.owner = this.qualified(name);
+  }
+
+  protected registerBuffer(name: string, t: Tensor | null): void {
+    this.checkSlotName(name);
+    this.bufs.set(name, t ? keep(t) : null);
+    if (t) t.owner = this.qualified(name);
+  }
+
+  registerModule<M extends Module>(name: string, child: M): M {
+    this.checkSlotName(name);
+    if (child.parentRef) throw new Error(`module ${child.className} is already a child of ${child.parentRef.path || "<root>"}`);
+    child.parentRef = this;
+    child.nameInParent = name;
+    this.kids.set(name, child);
+    child.relabelOwners();
+    return child;
+  }
+
+  private checkSlotName(name: string): void {
+    if (!name || name.includes(".")) throw new TypeError(`invalid name "${name}": names are non-empty and contain no dots`);
+    if (this.params.has(name) || this.bufs.has(name) || this.kids.has(name)) throw new Error(`${this.className} already has a member named "${name}"`);
+  }
+
+  private qualified(name: string): string {
+    const p = this.path;
+    return p ? `${p}.${name}` : name;
+  }
+
+  private relabelOwners(): void {
+    for (const [n, t] of this.params) if (t && !t.isDisposed) t.owner = this.qualified(n);
+    for (const [n, t] of this.bufs) if (t && !t.isDisposed) t.owner = this.qualified(n);
+    for (const c of this.kids.values()) c.relabelOwners();
+  }
+
+  // ---- access ---------------------------------------------------------------
+
+  /** A parameter or buffer of this module; throws if missing. */
+  tensor(name: string): Tensor {
+    const t = this.params.get(name) ?? this.bufs.get(name);
+    if (!t) throw new Error(`${this.className} ${this.path || "<root>"} has no tensor "${name}"`);
+    return t;
+  }
+  optionalTensor(name: string): Tensor | null {
+    return this.params.get(name) ?? this.bufs.get(name) ?? null;
+  }
+
+  /**
+   * Replaces a parameter or buffer (hooks use this to swap in cast or moved weights).
+   * The previous tensor is returned, not disposed: the caller decides.
+   */
+  setTensor(name: string, t: Tensor): Tensor | null {
+    const slot: TensorSlot | null = this.params.has(name) ? "parameter" : this.bufs.has(name) ? "buffer" : null;
+    if (!slot) throw new Error(`${this.className} ${this.path || "<root>"} has no parameter or buffer "${name}"`);
+    const map = slot === "parameter" ? this.params : this.bufs;
+    const prev = map.get(name) ?? null;
+    map.set(name, keep(t));
+    t.owner = this.qualified(name);
+    return prev;
+  }
+
+  child(name: string): Module {
+    const c = this.kids.get(name);
+    if (!c) throw new Error(`${this.className} ${this.path || "<root>"} has no child "${name}"`);
+    return c;
+  }
+
+  /** Own and descendant parameters with dotted names, in registration order. */
+  *namedParameters(prefix = "", recurse = true): Generator<[string, Tensor]> {
+    for (const [n, t] of this.params) if (t) yield [prefix + n, t];
+    if (recurse) for (const [cn, c] of this.kids) yield* c.namedParameters(`${prefix}${cn}.`, true);
+  }
+  *namedBuffers(prefix = "", recurse = true): Generator<[string, Tensor]> {
+    for (const [n, t] of this.bufs) if (t) yield [prefix + n, t];
+    if (recurse) for (const [cn, c] of this.kids) yield* c.namedBuffers(`${prefix}${cn}.`, true);
+  }
+  /** Parameters then buffers, each with its slot kind (own tensors only when recurse=false). */
+  *namedTensors(prefix = "", recurse = true): Generator<[string, Tensor, TensorSlot, Module, string]> {
+    for (const [n, t] of this.params) if (t) yield [prefix + n, t, "parameter", this, n];
+    for (const [n, t] of this.bufs) if (t) yield [prefix + n, t, "buffer", this, n];
+    if (recurse) for (const [cn, c] of this.kids) yield* c.namedTensors(`${prefix}${cn}.`, true);
+  }
+  *namedChildren(): Generator<[string, Module]> {
+    yield* this.kids;
+  }
+  /** This module and its descendants (depth first) with paths relative to it. */
+  *namedModules(prefix = ""): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [n, c] of this.kids) yield* c.namedModules(prefix ? `${prefix}.${n}` : n);
+  }
+  get isLeaf(): boolean {
+    return this.kids.size === 0;
+  }
+
+  numParameters(): number {
+    let n = 0;
+    for (const [, t] of this.namedParameters()) n += t.numel;
+    return n;
+  }
+  /** Bytes of parameters and buffers. */
+  numBytes(): number {
+    let n = 0;
+    for (const [, t] of this.namedTensors()) n += t.nbytes;
+    return n;
+  }
+
+  /** Device of the first parameter (or buffer). */
+  get device(): Device {
+    for (const [, t] of this.namedTensors()) return t.device;
+    throw new Error(`${this.className} has no tensors, so it has no device`);
+  }
+  get dtype(): DType {
+    for (const [, t] of this.namedParameters()) return t.dtype;
+    throw new Error(`${this.className} has no parameters, so it has no dtype`);
+  }
+
+  // ---- running ----------------------------------------------------------------
+
+  /** The computation; subclasses implement it. Call modules through call(), never forward() directly. */
+  forward(..._args: unknown[]): unknown {
+    throw new Error(`${this.className} does not implement forward()`);
+  }
+
+  /** Runs the hook chain around forward(); intermediate tensors forward() made and did not return are freed. */
+  async call(...args: unknown[]): Promise<unknown> {
+    const path = this.path;
+    const outer = currentContext();
+    throwIfAborted(`module ${path || "<root>"} (${this.className})`);
+    await maybeYield();
+    throwIfAborted(`module ${path || "<root>"} (${this.className})`);
+    const ctx: ExecContext = { ...outer, modulePath: path, moduleClass: this.className, module: this };
+    return withContext(ctx, async () => {
+      const hooks = this.hookRegistry;
+      let a = args;
+      if (hooks) {
+        for (const h of hooks.preOrder()) {
+          if (!h.preForward) continue;
+          const r = await untracked(() => h.preForward!(this, a));
+          if (r) a = r;
+        }
+      }
+      let out = await scope(() => this.forward(...a));
+      if (hooks) for (const h of hooks.postOrder()) if (h.postForward) out = await untracked(() => h.postForward!(this, out));
+      return out;
+    });
+  }
+
+  // ---- moving and freeing ---------------------------------------------------
+
+  /**
+   * Moves (and/or casts) every parameter and buffer; the old copies are freed as each
+   * new one is made, so a move never needs twice the model's memory.
+   */
+  async to(target: DeviceSpec | { device?: DeviceSpec; dtype?: DType }): Promise<this> {
+    const opts = typeof target === "string" || target instanceof Object && "backend" in target ? { device: target as DeviceSpec } : (target as { device?: DeviceSpec; dtype?: DType });
+    const device = opts.device !== undefined ? getDevice(opts.device) : undefined;
+    for (const [, m] of this.namedModules()) {
+      for (const [, t, , owner, local] of m.namedTensors("", false)) {
+        const floatParam = opts.dtype !== undefined && (t.dtype === "float32" || t.dtype === "float16" || t.dtype === "bfloat16");
+        const moved = untracked(() => moveTensor(t, { device, dtype: floatParam ? opts.dtype : undefined }));
+        owner.setTensor(local, moved);
+        t.dispose();
+      }
+      await maybeYield();
+    }
+    return this;
+  }
+
+  /** Frees every parameter and buffer; the module cannot run afterwards. */
+  dispose(): void {
+    for (const [, m] of this.namedModules()) {
+      m.hookRegistry?.resetState();
+      for (const map of [m.params, m.bufs]) for (const t of map.values()) t?.dispose();
+    }
+  }
+
+  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  stateDict(): Map<string, Tensor> {
+    return new Map([...this.namedTensors()].map(([n, t]) => [n, t]));
+  }
+
+  /** Structure as text, like printing a torch module. */
+  toString(): string {
+    const lines: string[] = [];
+    const walk = (m: Module, name: string, depth: number) => {
+      const own = [...m.namedTensors("", false)].map(([n, t]) => `${n}: ${t.dtype}${formatShape(t.shape)}`).join(", ");
+      lines.push(`${"  ".repeat(depth)}${name ? name + ": " : ""}${m.className}${own ? ` (${own})` : ""}`);
+      for (const [n, c] of m.kids) walk(c, n, depth + 1);
+    };
+    walk(this, "", 0);
+    return lines.join("\n");
+  }
+}
+
+export interface RunOptions {
+  /** stops the run at the next module boundary */
+  signal?: AbortSignal;
+}
+
+/**
+ * A top-level model: model.forward(inputs, {signal}) runs the root's hooks and
+ * sets up the run (signal), then compute() does the work.
+ */
+export abstract class Model<I, O> extends Module {
+  protected abstract compute(inputs: I): Promise<O>;
+
+  override async forward(inputs: I, options: RunOptions = {}): Promise<O> {
+    const ctx = currentContext();
+    if (ctx.module === this) return this.compute(inputs);
+    const runCtx: ExecContext = { ...ctx, signal: options.signal ?? ctx.signal };
+    return withContext(runCtx, () => this.call(inputs)) as Promise<O>;
+  }
+}

@@ -1,0 +1,2 @@
+export * from "./layers.js";
+export { makeParam, nameSeed, type ParamFactory } from "./init.js";

@@ -1,0 +1,180 @@
+// Tensor: shape + dtype + device + a storage owned by the device's backend.
+// Data is contiguous row-major; reshape views share the storage (counted
+// references). Memory is released by dispose() or by the scope that made
+// the tensor, never by the garbage collector, so peaks are deterministic.
+import { byteSize, dtypeInfo, type DType } from "./dtype.js";
+import { Device, getDevice, type DeviceSpec } from "./device.js";
+import type { NativeStorage } from "./native-binding.js";
+import { currentContext } from "./context.js";
+import { registerInScope } from "./scope.js";
+import { to as toOp, toFloat32Array as readFloat32, toInt32Array as readInt32, type ToOptions } from "./ops/transfer.js";
+
+/** One allocation on a device, shared by a tensor and its reshape views. */
+export class Storage {
+  private refs = 1;
+  constructor(
+    readonly device: Device,
+    readonly nbytes: number,
+    readonly native: NativeStorage | null,
+    readonly allocId: number,
+  ) {}
+  static allocate(device: Device, nbytes: number, owner: string, zero = false): Storage {
+    const native = device.backend.allocate(nbytes, zero);
+    const id = device.memory.allocate(nbytes, owner);
+    return new Storage(device, nbytes, native, id);
+  }
+  retain(): void {
+    this.refs++;
+  }
+  release(): void {
+    if (this.refs <= 0) return;
+    if (--this.refs === 0) {
+      this.device.backend.release(this.native);
+      this.device.memory.free(this.allocId);
+    }
+  }
+  get released(): boolean {
+    return this.refs <= 0;
+  }
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function checkShape(shape: readonly number[], what = "shape"): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${what} must be an array of non-negative integers, got ${String(shape)}`);
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new TypeError(`${what} must contain non-negative integers, got [${shape.join(", ")}]`);
+  }
+  return [...shape];
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+let nextTensorId = 1;
+
+export class Tensor {
+  readonly id = nextTensorId++;
+  readonly shape: readonly number[];
+  private storageRef: Storage | null;
+
+  constructor(shape: readonly number[], readonly dtype: DType, storage: Storage) {
+    this.shape = Object.freeze([...shape]);
+    this.storageRef = storage;
+    registerInScope(this);
+  }
+
+  /** A new uninitialised tensor; owner names it in memory attribution. */
+  static empty(shape: readonly number[], dtype: DType, device: DeviceSpec, owner?: string, zero = false): Tensor {
+    const dev = getDevice(device);
+    const s = checkShape(shape);
+    dtypeInfo(dtype);
+    const storage = Storage.allocate(dev, byteSize(dtype, numelOf(s)), owner ?? defaultOwner(), zero);
+    return new Tensor(s, dtype, storage);
+  }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+  get nbytes(): number {
+    return byteSize(this.dtype, this.numel);
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get isDisposed(): boolean {
+    return this.storageRef === null;
+  }
+
+  /** The storage; throws a clear error when the tensor was disposed. */
+  get storage(): Storage {
+    if (!this.storageRef) throw new Error(`tensor ${formatShape(this.shape)} ${this.dtype} was disposed; it cannot be used any more`);
+    return this.storageRef;
+  }
+
+  /** The backend's storage object (null on meta). */
+  get native(): NativeStorage | null {
+    return this.storage.native;
+  }
+
+  /** Owner of the memory, as shown by memory attribution. */
+  get owner(): string {
+    return this.storage.device.memory.ownerOf(this.storage.allocId) ?? "";
+  }
+  set owner(name: string) {
+    this.storage.device.memory.setOwner(this.storage.allocId, name);
+  }
+
+  /** Frees this tensor's memory now (views keep the storage alive until they are disposed too). */
+  dispose(): void {
+    if (!this.storageRef) return;
+    const s = this.storageRef;
+    this.storageRef = null;
+    s.release();
+  }
+
+  /** A view with a new shape over the same storage (-1 infers one dimension). */
+  reshape(shape: readonly number[]): Tensor {
+    const resolved = inferShape(shape, this.numel, this.shape);
+    const s = this.storage;
+    s.retain();
+    return new Tensor(resolved, this.dtype, s);
+  }
+
+  /** A tensor on another device and/or dtype (a view when nothing changes). */
+  to(target: DeviceSpec | ToOptions): Tensor {
+    return toOp(this, target);
+  }
+
+  /** The values as float32 (a copy; converted from any dtype). */
+  toFloat32Array(): Float32Array {
+    return readFloat32(this);
+  }
+
+  /** The values of an integer tensor (a copy). */
+  toInt32Array(): Int32Array {
+    return readInt32(this);
+  }
+
+  toString(): string {
+    return `Tensor(${formatShape(this.shape)}, ${this.dtype}, ${this.isDisposed ? "disposed" : this.device.name})`;
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+}
+
+function defaultOwner(): string {
+  const c = currentContext();
+  return c.modulePath ? `${c.modulePath}:activation` : "activation";
+}
+
+export function inferShape(shape: readonly number[], numel: number, from: readonly number[]): number[] {
+  const out = [...shape];
+  let infer = -1;
+  let known = 1;
+  for (let i = 0; i < out.length; i++) {
+    const d = out[i]!;
+    if (d === -1) {
+      if (infer >= 0) throw new TypeError(`reshape ${formatShape(from)} -> ${formatShape(shape)}: only one dimension can be -1`);
+      infer = i;
+    } else if (!Number.isSafeInteger(d) || d < 0) {
+      throw new TypeError(`reshape ${formatShape(from)} -> ${formatShape(shape)}: dimensions must be non-negative integers or -1`);
+    } else known *= d;
+  }
+  if (infer >= 0) {
+    if (known === 0 || numel % known !== 0) throw new TypeError(`reshape ${formatShape(from)} -> ${formatShape(shape)}: ${numel} elements do not divide evenly`);
+    out[infer] = numel / known;
+  } else if (known !== numel) {
+    throw new TypeError(`reshape ${formatShape(from)} -> ${formatShape(shape)}: ${numel} elements cannot take a shape of ${known}`);
+  }
+  return out;
+}

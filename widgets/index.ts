@@ -1,0 +1,8 @@
+// vramlab/widgets: ipywidgets-protocol widgets and the engine control panel.
+// This entry point grows with the widgets issue; the protocol it speaks is fixed.
+
+/** ipywidgets message protocol version and the model modules vramlab's widgets name. */
+export const WIDGET_PROTOCOL_VERSION = "2.1.0";
+export const CONTROLS_MODULE = { name: "@jupyter-widgets/controls", version: "2.0.0" } as const;
+export const BASE_MODULE = { name: "@jupyter-widgets/base", version: "2.0.0" } as const;
+export const OUTPUT_MODULE = { name: "@jupyter-widgets/output", version: "1.0.0" } as const;
