@@ -6,6 +6,8 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as vl from "../../engine/index.js";
 import { openSafetensors } from "../../engine/io/safetensors.js";
+import { scaleTimestep } from "../../engine/models/flux/embeddings.js";
+import { torchExpF32 } from "../../engine/torch-math.js";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const fixture = join(repoRoot, "..", "shared", "fixtures", "flux-diffusers-a");
@@ -120,22 +122,64 @@ test("loadModel errors say what is wrong and leave no memory behind", async () =
   assert.equal(vl.memory("cpu").allocated, base);
 });
 
-test("tiny forward: deterministic for a seed, bf16 close to f32", async () => {
+test("tiny forward: deterministic for a seed; float16/bfloat16 close to float32", async () => {
   const model = await vl.models.flux("tiny", { seed: 4 });
-  const inputs = vl.models.fluxInputs(model, { grid: [6, 4], textLength: 7, seed: 9 });
+  // guidance 4: 4000 is exact in bf16, so all dtypes embed the same timesteps (see the next test)
+  const opts = { grid: [6, 4] as [number, number], textLength: 7, seed: 9, guidance: 4 };
+  const inputs = vl.models.fluxInputs(model, opts);
   const a = await model.forward(inputs);
   const b = await model.forward(inputs);
   assert.deepEqual(a.toFloat32Array(), b.toFloat32Array());
-  const bf = await vl.models.flux("tiny", { seed: 4, dtype: "bfloat16" });
-  const inputsBf = vl.models.fluxInputs(bf, { grid: [6, 4], textLength: 7, seed: 9 });
-  const c = await bf.forward(inputsBf);
-  assert.equal(c.dtype, "bfloat16");
-  const err = relL2(c.toFloat32Array(), a.toFloat32Array());
-  // bf16 keeps 8 bits of mantissa: per-op error ~4e-3, compounding over the blocks
-  assert.ok(err < 0.1 && err > 1e-4, `bf16 vs f32 relative L2 ${err}`);
-  for (const t of [a, b, c]) t.dispose();
+  // per-op rounding is 2^-11 (f16) or 2^-8 (bf16) relative; through 4 blocks the output error
+  // measured 1.2e-3 and 9e-3; the bounds leave 4x headroom and still catch a broken dtype path
+  for (const [dtype, bound] of [["float16", 5e-3], ["bfloat16", 4e-2]] as const) {
+    const m = await vl.models.flux("tiny", { seed: 4, dtype });
+    const inp = vl.models.fluxInputs(m, opts);
+    const c = await m.forward(inp);
+    assert.equal(c.dtype, dtype);
+    const err = relL2(c.toFloat32Array(), a.toFloat32Array());
+    assert.ok(err < bound && err > 1e-5, `${dtype} vs float32 relative L2 ${err}`);
+    c.dispose();
+    vl.models.disposeInputs(inp);
+    m.dispose();
+  }
+  for (const t of [a, b]) t.dispose();
   vl.models.disposeInputs(inputs);
-  vl.models.disposeInputs(inputsBf);
   model.dispose();
+});
+
+test("timesteps are scaled in the model dtype, as diffusers does (bf16 turns guidance 3.5 into 3504)", async () => {
+  const bf = await vl.models.flux("tiny", { seed: 4, dtype: "bfloat16" });
+  const run = async (guidance: number) => {
+    const inp = vl.models.fluxInputs(bf, { grid: [2, 2], textLength: 3, seed: 1, guidance });
+    const out = await bf.forward(inp);
+    const v = out.toFloat32Array();
+    out.dispose();
+    vl.models.disposeInputs(inp);
+    return v;
+  };
+  // bf16(3.5) * 1000 = 3500 -> bf16 3504 (spacing 16 in [2048, 4096)); float32 keeps 3500
+  assert.deepEqual([...scaleTimestep(Float32Array.of(3.5, 0.62), "bfloat16")], [3504, 620]);
+  assert.deepEqual([...scaleTimestep(Float32Array.of(3.5, 0.62), "float32")], [3500, 620]);
+  const a = await run(3.5);
+  assert.deepEqual(a, await run(3.5));
+  assert.notDeepEqual(a, await run(4));
   bf.dispose();
+});
+
+test("torchExpF32 follows PyTorch's float32 exp: within 1 ulp of exact, and not always the correctly rounded value", () => {
+  let differ = 0;
+  for (let i = 0; i < 128; i++) {
+    const x = Math.fround(Math.fround(Math.fround(-Math.log(10000)) * i) / 128);
+    const got = torchExpF32(x);
+    const exact = Math.exp(x);
+    const ulp = 2 ** (Math.floor(Math.log2(exact)) - 23);
+    assert.ok(Math.abs(got - exact) <= ulp, `exp(${x}) = ${got}, exact ${exact}`);
+    if (got !== Math.fround(exact)) differ++;
+  }
+  // 15 of Flux's 128 timestep frequencies differ from the correctly rounded exp; using the
+  // correctly rounded one moves the fixture output 1.3e-5 away from diffusers' (the test above)
+  assert.equal(differ, 15);
+  assert.equal(torchExpF32(0), 1);
+  assert.equal(torchExpF32(-200), 0);
 });

@@ -9,6 +9,7 @@ import { add, modulate } from "../../ops/math.js";
 import { Linear, LayerNorm, SiLU } from "../../nn/layers.js";
 import type { ParamFactory } from "../../nn/init.js";
 import { roundTo } from "../../scalar-round.js";
+import { torchExpF32 } from "../../torch-math.js";
 import type { DType } from "../../dtype.js";
 import type { Device } from "../../device.js";
 
@@ -19,7 +20,8 @@ export function hostValues(t: Tensor): Float32Array {
 
 /**
  * diffusers' Timesteps(num_channels=256, flip_sin_to_cos=True, downscale_freq_shift=0):
- * [cos(t*f), sin(t*f)] with f = exp(-ln(10000) * i / half), computed in float32 as PyTorch does.
+ * [cos(t*f), sin(t*f)] with f = exp(-ln(10000) * i / half), computed in float32 as PyTorch does
+ * (its exp included: see torch-math.ts).
  */
 export class Timesteps extends Module {
   constructor(readonly numChannels: number) {
@@ -32,7 +34,7 @@ export class Timesteps extends Module {
     const logMax = Math.fround(-Math.log(10000));
     for (let i = 0; i < half; i++) {
       const exponent = Math.fround(Math.fround(logMax * i) / half);
-      const freq = Math.fround(Math.exp(exponent));
+      const freq = torchExpF32(exponent);
       for (let b = 0; b < t.length; b++) {
         const arg = Math.fround(t[b]! * freq);
         out[b * this.numChannels + i] = Math.cos(arg);

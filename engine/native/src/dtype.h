@@ -58,7 +58,9 @@ inline float f16_to_f32(uint16_t h) {
     float v = static_cast<float>(mant) * 5.9604644775390625e-8f;  // 2^-24
     return sign ? -v : v;
   }
-  if (exp == 31) return bits_f32(sign | 0x7f800000u | (mant << 13));
+  // inf stays inf; NaN keeps its payload and is made quiet, as F16C's vcvtph2ps
+  // and PyTorch's vectorised CPU cast do (a signalling NaN must not survive).
+  if (exp == 31) return bits_f32(sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0u));
   return bits_f32(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 

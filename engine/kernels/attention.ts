@@ -1,0 +1,45 @@
+// Attention kernels (engine/native/src/attention.cpp): scaled dot-product
+// attention and Flux's rotary embedding, on float32/float16/bfloat16.
+import { dtypeCode, type DType } from "../dtype.js";
+import { native, type NativeStorage } from "../native-binding.js";
+
+declare module "../native-binding.js" {
+  interface NativeBinding {
+    sdpa(
+      out: NativeStorage, outDtype: number, q: NativeStorage, k: NativeStorage, v: NativeStorage, qkvDtype: number,
+      batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number,
+    ): void;
+    rope(
+      out: NativeStorage, outDtype: number, x: NativeStorage, xDtype: number, cos: NativeStorage, sin: NativeStorage,
+      batch: number, heads: number, seq: number, headDim: number,
+    ): void;
+  }
+}
+
+/**
+ * F.scaled_dot_product_attention without mask or dropout:
+ * out = softmax(q k^T * scale) v for q [batch, heads, lq, headDim],
+ * k and v [batch, heads, lk, headDim], out [batch, heads, lq, headDim], all
+ * contiguous. Computed in float32 over tiles of 64 queries x 256 keys with an
+ * online softmax, so scratch memory is fixed (about 320 KiB per thread for
+ * headDim 128) whatever lq and lk are.
+ */
+export function sdpa(
+  out: NativeStorage, outDtype: DType, q: NativeStorage, k: NativeStorage, v: NativeStorage, qkvDtype: DType,
+  batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number,
+): void {
+  native.sdpa(out, dtypeCode(outDtype), q, k, v, dtypeCode(qkvDtype), batch, heads, lq, lk, headDim, scale);
+}
+
+/**
+ * diffusers' apply_rotary_emb(use_real=True, use_real_unbind_dim=-1) as in
+ * Flux: x [batch, heads, seq, headDim], cos and sin float32 [seq, headDim];
+ * out = x * cos + rotate(x) * sin with rotate(x)[2i] = -x[2i+1],
+ * rotate(x)[2i+1] = x[2i], in float32 with each product and the sum rounded.
+ */
+export function rope(
+  out: NativeStorage, outDtype: DType, x: NativeStorage, xDtype: DType, cos: NativeStorage, sin: NativeStorage,
+  batch: number, heads: number, seq: number, headDim: number,
+): void {
+  native.rope(out, dtypeCode(outDtype), x, dtypeCode(xDtype), cos, sin, batch, heads, seq, headDim);
+}

@@ -1,0 +1,205 @@
+// CPU matmul: run-time choice of the AVX-512 / AVX2 / portable GEMM build,
+// the split of the work over the thread pool, the portable micro-kernel, and
+// the exported `matmul` / `gemmInfo` functions.
+#include "gemm.h"
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include "cpu_features.h"
+#include "gemm_driver.h"
+#include "napi_args.h"
+#include "registry.h"
+#include "threadpool.h"
+
+namespace vl {
+namespace {
+
+// Plain C++ micro-kernel; -O3 vectorises the NR loop with the baseline SSE2.
+struct PortableIsa {
+  static constexpr size_t MR = 4, NR = 8, KC = 256, NC = 512, MC = 512;
+
+  static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
+    float acc[MR][NR] = {};
+    for (size_t k = 0; k < kc; k++, A += MR, B += NR)
+      for (size_t i = 0; i < MR; i++)
+        for (size_t j = 0; j < NR; j++) acc[i][j] += A[i] * B[j];
+    for (size_t i = 0; i < MR; i++)
+      for (size_t j = 0; j < NR; j++) C[i * ldc + j] = add ? C[i * ldc + j] + acc[i][j] : acc[i][j];
+  }
+
+  static float load(const void* src, DType d, size_t i) {
+    if (d == DType::float32) return static_cast<const float*>(src)[i];
+    const uint16_t h = static_cast<const uint16_t*>(src)[i];
+    return d == DType::float16 ? f16_to_f32(h) : bf16_to_f32(h);
+  }
+  static void load_row(const void* src, DType d, size_t n, float* dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = load(src, d, i);
+  }
+  static void pack_a_panel(const void* src, size_t lda, DType d, size_t rows, size_t kc, float* dst) {
+    for (size_t i = 0; i < MR; i++)
+      for (size_t k = 0; k < kc; k++) dst[k * MR + i] = i < rows ? load(src, d, i * lda + k) : 0.f;
+  }
+  static void pack_b_trans(const void* src, size_t ldb, DType d, size_t kc, size_t cols, float* dst) {
+    for (size_t j = 0; j < NR; j++)
+      for (size_t k = 0; k < kc; k++) dst[k * NR + j] = j < cols ? load(src, d, j * ldb + k) : 0.f;
+  }
+  static void epilogue(const float* C, size_t ldc, size_t mr, size_t nr, const float* bias, void* out, size_t ldo, DType d) {
+    for (size_t i = 0; i < mr; i++)
+      for (size_t j = 0; j < nr; j++) {
+        const float v = C[i * ldc + j] + (bias ? bias[j] : 0.f);
+        const size_t o = i * ldo + j;
+        if (d == DType::float32) static_cast<float*>(out)[o] = v;
+        else if (d == DType::float16) static_cast<uint16_t*>(out)[o] = f32_to_f16(v);
+        else static_cast<uint16_t*>(out)[o] = f32_to_bf16(v);
+      }
+  }
+};
+
+using TileFn = void (*)(const GemmProblem&, size_t, size_t, size_t, size_t);
+struct GemmPath { TileFn tile; GemmBlocking blocking; };
+
+const GemmPath& active_path() {
+  static const GemmPath path = [] {
+    const CpuFeatures& f = cpu_features();
+    if (f.avx512) return GemmPath{gemm_tile_avx512, gemm_blocking_avx512()};
+    if (f.avx2_fma && f.f16c) return GemmPath{gemm_tile_avx2, gemm_blocking_avx2()};
+    return GemmPath{gemm_tile_portable, gemm_blocking_portable()};
+  }();
+  return path;
+}
+
+// Below this many flops waking the pool costs more than it saves.
+constexpr double kParallelMinFlops = 4.0e6;
+
+// Splits C into a pm x pn grid of tiles (one per thread). Each row of tiles
+// packs its own copy of A's rows and each column of tiles its copy of B's
+// columns, so the grid is chosen to minimise the packing done twice.
+void run_parallel(const GemmProblem& p, const GemmPath& path) {
+  const size_t MR = path.blocking.MR, NR = path.blocking.NR;
+  const size_t m_units = (p.M + MR - 1) / MR, n_units = (p.N + NR - 1) / NR;
+  size_t parts = static_cast<size_t>(num_threads());
+  if (2.0 * p.M * p.N * p.K < kParallelMinFlops) parts = 1;
+  parts = std::min(parts, m_units * n_units);
+  if (parts <= 1) { path.tile(p, 0, p.M, 0, p.N); return; }
+
+  size_t best_pm = 1, best_pn = parts;
+  double best_cost = -1;
+  for (size_t pm = 1; pm <= parts; pm++) {
+    if (parts % pm) continue;
+    const size_t pn = parts / pm;
+    if (pm > m_units || pn > n_units) continue;
+    const double cost = static_cast<double>(pm) * p.N * p.K + static_cast<double>(pn) * p.M * p.K;
+    if (best_cost < 0 || cost < best_cost) { best_cost = cost; best_pm = pm; best_pn = pn; }
+  }
+  if (best_cost < 0) { best_pm = 1; best_pn = std::min(parts, n_units); parts = best_pn; }
+
+  std::vector<std::exception_ptr> errors(parts);
+  parallel_for(parts, 1, [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; t++) {
+      const size_t tm = t / best_pn, tn = t % best_pn;
+      const size_t m0 = std::min(p.M, m_units * tm / best_pm * MR), m1 = std::min(p.M, m_units * (tm + 1) / best_pm * MR);
+      const size_t n0 = std::min(p.N, n_units * tn / best_pn * NR), n1 = std::min(p.N, n_units * (tn + 1) / best_pn * NR);
+      try { path.tile(p, m0, m1, n0, n1); } catch (...) { errors[t] = std::current_exception(); }
+    }
+  });
+  for (auto& e : errors) if (e) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+void gemm_tile_portable(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1) {
+  gemm_detail::gemm_tile<PortableIsa>(p, m0, m1, n0, n1);
+}
+GemmBlocking gemm_blocking_portable() {
+  return {PortableIsa::MR, PortableIsa::NR, PortableIsa::KC, PortableIsa::NC, PortableIsa::MC, "portable"};
+}
+
+void gemm_f32(size_t M, size_t N, size_t K, const float* A, size_t lda, const float* B, size_t ldb, bool transB, float* C, size_t ldc, bool accumulate) {
+  if (M == 0 || N == 0) return;
+  GemmProblem p;
+  p.M = M; p.N = N; p.K = K;
+  p.A = A; p.lda = lda;
+  p.B = B; p.ldb = ldb; p.transB = transB;
+  p.C = C; p.ldc = ldc;
+  p.accumulate = accumulate;
+  run_parallel(p, active_path());
+}
+
+namespace {
+
+size_t checked_mul(size_t a, size_t b, const char* what) {
+  size_t r;
+  if (__builtin_mul_overflow(a, b, &r)) throw std::out_of_range(std::string("matmul: ") + what + " is too large");
+  return r;
+}
+
+// matmul(out, outDtype, a, aDtype, b, bDtype, bias|null, biasDtype, M, N, K, transB)
+// out[M,N] = a[M,K] @ (transB ? b[N,K]^T : b[K,N]) + bias[N]
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  if (info.Length() < 12) throw std::invalid_argument("matmul expects 12 arguments (out, outDtype, a, aDtype, b, bDtype, bias, biasDtype, M, N, K, transB)");
+  const DType out_d = arg_dtype(info, 1, "matmul: outDtype");
+  const DType a_d = arg_dtype(info, 3, "matmul: aDtype");
+  const DType b_d = arg_dtype(info, 5, "matmul: bDtype");
+  const int64_t M = arg_int(info, 8, "matmul: M"), N = arg_int(info, 9, "matmul: N"), K = arg_int(info, 10, "matmul: K");
+  const bool transB = arg_bool(info, 11, "matmul: transB");
+  if (M < 0 || N < 0 || K < 0) throw std::invalid_argument("matmul: M, N and K must be non-negative");
+  for (DType d : {out_d, a_d, b_d})
+    if (!is_float_activation(d)) throw std::invalid_argument("matmul: out, a and b must be float32, float16 or bfloat16");
+  const bool has_bias = !is_nullish(info[6]);
+
+  const size_t m = static_cast<size_t>(M), n = static_cast<size_t>(N), k = static_cast<size_t>(K);
+  check_fits(info[0], out_d, 0, checked_mul(m, n, "M*N"), "matmul: out");
+  check_fits(info[2], a_d, 0, checked_mul(m, k, "M*K"), "matmul: a");
+  check_fits(info[4], b_d, 0, checked_mul(k, n, "K*N"), "matmul: b");
+  void* out = storage_ptr(info[0], "matmul: out");
+  const void* a = storage_ptr(info[2], "matmul: a");
+  const void* b = storage_ptr(info[4], "matmul: b");
+  if (out == a || out == b) throw std::invalid_argument("matmul: out must not share its storage with a or b");
+
+  std::vector<float> bias;
+  if (has_bias) {
+    const DType bias_d = arg_dtype(info, 7, "matmul: biasDtype");
+    if (!is_float_activation(bias_d)) throw std::invalid_argument("matmul: bias must be float32, float16 or bfloat16");
+    check_fits(info[6], bias_d, 0, n, "matmul: bias");
+    const uint8_t* src = storage_ptr(info[6], "matmul: bias");
+    bias.resize(n);
+    VL_DISPATCH_FLOAT(bias_d, D, {
+      const auto* typed = reinterpret_cast<const typename Elem<D>::T*>(src);
+      for (size_t j = 0; j < n; j++) bias[j] = Elem<D>::load(typed, j);
+    });
+  }
+  if (m == 0 || n == 0) return info.Env().Undefined();
+
+  GemmProblem p;
+  p.M = m; p.N = n; p.K = k;
+  p.A = a; p.lda = k; p.a_dtype = a_d;
+  p.B = b; p.ldb = transB ? k : n; p.b_dtype = b_d; p.transB = transB;
+  p.C = out; p.ldc = n; p.c_dtype = out_d;
+  p.bias = has_bias ? bias.data() : nullptr;
+  run_parallel(p, active_path());
+  return info.Env().Undefined();
+}
+
+// gemmInfo() -> { level, mr, nr, kc, nc, mc }: the blocking of the active path.
+Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
+  const GemmBlocking& b = active_path().blocking;
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("level", b.level);
+  o.Set("mr", static_cast<double>(b.MR));
+  o.Set("nr", static_cast<double>(b.NR));
+  o.Set("kc", static_cast<double>(b.KC));
+  o.Set("nc", static_cast<double>(b.NC));
+  o.Set("mc", static_cast<double>(b.MC));
+  return o;
+}
+
+void Register(Napi::Env env, Napi::Object exports) {
+  VL_EXPORT("matmul", Matmul);
+  VL_EXPORT("gemmInfo", GemmInfo);
+}
+VL_REGISTER(Register);
+
+}  // namespace
+}  // namespace vl

@@ -1,0 +1,166 @@
+// AVX-512 build of the GEMM driver (gemm_driver.h): a 14x32 micro-kernel
+// (28 zmm accumulators, two zmm loads of B and 14 broadcasts of A per k)
+// and vectorised packing / dtype conversion. Compiled with -mavx512f/bw/vl/dq;
+// called only when cpu_features().avx512.
+// GCC 12 reports its own _mm512_undefined_* helpers as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "gemm_driver.h"
+
+namespace vl {
+namespace {
+
+inline __mmask16 first_lanes(size_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+
+// Up to 16 elements of dtype d at src -> 16 floats (lanes past n are zero).
+inline __m512 load16(const void* src, DType d, size_t n) {
+  const __mmask16 m = first_lanes(n);
+  if (d == DType::float32) return _mm512_maskz_loadu_ps(m, src);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, src);
+  if (d == DType::float16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// float -> bfloat16 bits with round-to-nearest-even; NaN stays a quiet NaN
+// (the same rule as f32_to_bf16 in dtype.h).
+inline __m256i to_bf16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet));
+}
+
+inline void store16(void* dst, DType d, size_t n, __m512 v) {
+  const __mmask16 m = first_lanes(n);
+  if (d == DType::float32) _mm512_mask_storeu_ps(dst, m, v);
+  else if (d == DType::float16) _mm256_mask_storeu_epi16(dst, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  else _mm256_mask_storeu_epi16(dst, m, to_bf16(v));
+}
+
+// In-register transpose of 16 rows of 16 floats.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[0..3]: rows 0-3, columns {c, c+4, c+8, c+12} for c = 0..3; r[4..7] rows 4-7; ...
+  for (int c = 0; c < 4; c++) {
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 8; c++) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+  }
+}
+
+struct Avx512Isa {
+  static constexpr size_t MR = 14, NR = 32, KC = 256, NC = 512, MC = 2016;
+
+  static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (size_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (size_t k = 0; k < kc; k++, A += MR, B += NR) {
+      const __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
+#pragma GCC unroll 14
+      for (size_t i = 0; i < MR; i++) {
+        const __m512 a = _mm512_set1_ps(A[i]);
+        acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+      }
+    }
+#pragma GCC unroll 14
+    for (size_t i = 0; i < MR; i++) {
+      float* c = C + i * ldc;
+      if (add) {
+        acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
+        acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + 16));
+      }
+      _mm512_storeu_ps(c, acc[i][0]);
+      _mm512_storeu_ps(c + 16, acc[i][1]);
+    }
+  }
+
+  static void load_row(const void* src, DType d, size_t n, float* dst) {
+    const size_t es = d == DType::float32 ? 4 : 2;
+    for (size_t i = 0; i < n; i += 16)
+      _mm512_mask_storeu_ps(dst + i, first_lanes(n - i), load16(static_cast<const char*>(src) + i * es, d, n - i));
+  }
+
+  // dst[k*MR + i] = A[i, k] for i < rows (rows of A are lda elements apart), 0 beyond.
+  static void pack_a_panel(const void* src, size_t lda, DType d, size_t rows, size_t kc, float* dst) {
+    const size_t es = d == DType::float32 ? 4 : 2;
+    const char* base = static_cast<const char*>(src);
+    constexpr __mmask16 panel_lanes = (1u << MR) - 1;
+    for (size_t k0 = 0; k0 < kc; k0 += 16) {
+      const size_t kn = std::min<size_t>(16, kc - k0);
+      __m512 r[16];
+      for (size_t i = 0; i < 16; i++) r[i] = i < rows ? load16(base + (i * lda + k0) * es, d, kn) : _mm512_setzero_ps();
+      transpose16(r);
+      for (size_t k = 0; k < kn; k++) _mm512_mask_storeu_ps(dst + (k0 + k) * MR, panel_lanes, r[k]);
+    }
+  }
+
+  // dst[k*NR + j] = B[j, k] for j < cols (rows of B are ldb elements apart), 0 beyond.
+  // The NR rows are read as parallel streams, which the hardware prefetcher
+  // does not follow well, so each row is prefetched a few lines ahead.
+  static void pack_b_trans(const void* src, size_t ldb, DType d, size_t kc, size_t cols, float* dst) {
+    const size_t es = d == DType::float32 ? 4 : 2;
+    const char* base = static_cast<const char*>(src);
+    constexpr size_t kPrefetchBytes = 256;
+    for (size_t half = 0; half < NR / 16; half++) {
+      for (size_t k0 = 0; k0 < kc; k0 += 16) {
+        const size_t kn = std::min<size_t>(16, kc - k0);
+        __m512 r[16];
+        for (size_t j = 0; j < 16; j++) {
+          const size_t col = half * 16 + j;
+          const char* row = base + (col * ldb + k0) * es;
+          if (col < cols) {
+            _mm_prefetch(row + kPrefetchBytes, _MM_HINT_T0);
+            r[j] = load16(row, d, kn);
+          } else {
+            r[j] = _mm512_setzero_ps();
+          }
+        }
+        transpose16(r);
+        for (size_t k = 0; k < kn; k++) _mm512_store_ps(dst + (k0 + k) * NR + half * 16, r[k]);
+      }
+    }
+  }
+
+  static void epilogue(const float* C, size_t ldc, size_t mr, size_t nr, const float* bias, void* out, size_t ldo, DType d) {
+    const size_t es = d == DType::float32 ? 4 : 2;
+    for (size_t i = 0; i < mr; i++) {
+      for (size_t j = 0; j < nr; j += 16) {
+        const __mmask16 m = first_lanes(nr - j);
+        __m512 v = _mm512_maskz_loadu_ps(m, C + i * ldc + j);
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
+        store16(static_cast<char*>(out) + (i * ldo + j) * es, d, nr - j, v);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+void gemm_tile_avx512(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1) {
+  gemm_detail::gemm_tile<Avx512Isa>(p, m0, m1, n0, n1);
+}
+GemmBlocking gemm_blocking_avx512() {
+  return {Avx512Isa::MR, Avx512Isa::NR, Avx512Isa::KC, Avx512Isa::NC, Avx512Isa::MC, "avx512"};
+}
+
+}  // namespace vl
