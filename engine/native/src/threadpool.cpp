@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -13,6 +14,17 @@
 
 namespace vl {
 namespace {
+
+// Each parallel region is a Job with its own chunk counter. A worker that
+// wakes late still holds the job it saw (shared_ptr) and claims from that
+// job's counter, which is exhausted, so it can never run a finished job's
+// task (whose std::function is gone) or steal chunks of the next one.
+struct Job {
+  const std::function<void(int)>* task;
+  int count;
+  std::atomic<int> next{0};
+  std::atomic<int> pending{0};
+};
 
 class Pool {
  public:
@@ -24,47 +36,53 @@ class Pool {
   void resize(int n) {
     stop();
     stopping_ = false;
-    for (int i = 1; i < n; i++) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < n; i++) workers_.emplace_back([this] { loop(); });
   }
 
-  // Runs task(i) for i in [0, count) with the caller as participant 0.
+  // Runs task(i) for i in [0, count); the caller takes chunks too.
   void run(int count, const std::function<void(int)>& task) {
     if (count <= 1 || workers_.empty()) {
       for (int i = 0; i < count; i++) task(i);
       return;
     }
-    std::unique_lock<std::mutex> lk(m_);
-    task_ = &task;
-    count_ = count;
-    next_.store(1);
-    pending_ = count - 1;
-    generation_++;
-    lk.unlock();
+    auto job = std::make_shared<Job>();
+    job->task = &task;
+    job->count = count;
+    job->pending.store(count);
+    {
+      std::lock_guard<std::mutex> g(m_);
+      job_ = job;
+      generation_++;
+    }
     cv_.notify_all();
-    task(0);
-    // The caller also helps with chunks no worker has taken yet.
-    for (int i; (i = next_.fetch_add(1)) < count;) { task(i); finish_one(); }
-    lk.lock();
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
-    task_ = nullptr;
+    work(*job);
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [&] { return job->pending.load() == 0; });
+    job_.reset();
   }
 
  private:
-  void finish_one() {
-    std::lock_guard<std::mutex> g(m_);
-    if (--pending_ == 0) done_cv_.notify_all();
+  void work(Job& job) {
+    for (int i; (i = job.next.fetch_add(1)) < job.count;) {
+      (*job.task)(i);
+      if (job.pending.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> g(m_);
+        done_cv_.notify_all();
+      }
+    }
   }
-  void loop(int) {
+  void loop() {
     uint64_t seen = 0;
     for (;;) {
-      std::unique_lock<std::mutex> lk(m_);
-      cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      const std::function<void(int)>* task = task_;
-      int count = count_;
-      lk.unlock();
-      for (int i; task && (i = next_.fetch_add(1)) < count;) { (*task)(i); finish_one(); }
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        job = job_;
+      }
+      if (job) work(*job);
     }
   }
   void stop() {
@@ -80,10 +98,7 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
-  const std::function<void(int)>* task_ = nullptr;
-  int count_ = 0;
-  int pending_ = 0;
-  std::atomic<int> next_{0};
+  std::shared_ptr<Job> job_;
   uint64_t generation_ = 0;
   bool stopping_ = false;
 };
