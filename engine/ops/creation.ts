@@ -3,6 +3,13 @@ import { isComputeDType, type DType, dtypeInfo } from "../dtype.js";
 import { getDevice, type DeviceSpec } from "../device.js";
 import { Tensor, checkShape, numelOf, formatShape } from "../tensor.js";
 import { keep } from "../scope.js";
+import { native, type NativeStorage } from "../native-binding.js";
+
+declare module "../native-binding.js" {
+  interface NativeBinding {
+    randomFill(dst: NativeStorage, n: number, seed: number, kind: 0 | 1, a: number, b: number): void;
+  }
+}
 
 export interface CreateOptions {
   shape?: readonly number[];
@@ -152,30 +159,38 @@ export interface RandomOptions extends Omit<CreateOptions, "shape"> {
 
 let defaultSeedCounter = 0x5eed;
 
-function randomTensor(shape: readonly number[], options: RandomOptions, draw: (r: Random) => number, op: string): Tensor {
+/**
+ * Values come from the addon's Philox generator: element i depends only on (seed, i), so they
+ * are the same on every machine and thread count. Other float dtypes are float32 values
+ * rounded once, so a bf16 model equals its float32 twin cast to bf16.
+ */
+function randomTensor(shape: readonly number[], options: RandomOptions, kind: 0 | 1, a: number, b: number, op: string): Tensor {
   const dtype = options.dtype ?? "float32";
   if (!isComputeDType(dtype) && !dtypeInfo(dtype).isFloat) throw new TypeError(`${op}: dtype must be a float type, got ${dtype}`);
+  const seed = options.seed ?? defaultSeedCounter++;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`${op}: seed must be a non-negative integer, got ${seed}`);
   const t = Tensor.empty(shape, dtype, options.device ?? "cpu", options.owner);
   if (!t.device.hasData) return t;
-  const rng = new Random(options.seed ?? defaultSeedCounter++);
-  const values = new Float32Array(t.numel);
-  for (let i = 0; i < values.length; i++) values[i] = draw(rng);
-  writeValues(t, values);
+  const staging = dtype === "float32" ? t : keep(Tensor.empty(shape, "float32", t.device, "staging"));
+  try {
+    const storage = staging.native;
+    if (!storage) throw new Error(`${op}: ${t.device.name} has no host storage to fill`);
+    native.randomFill(storage, staging.numel, seed, kind, a, b);
+    if (staging !== t) t.device.backend.cast(t, 0, staging, 0, t.numel, false);
+  } finally {
+    if (staging !== t) staging.dispose();
+  }
   return t;
 }
 
 /** Normal samples (mean 0, std 1 unless given), reproducible for a seed. */
 export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
-  const std = options.std ?? 1;
-  const mean = options.mean ?? 0;
-  return randomTensor(shape, options, (r) => mean + std * r.normal(), "randn");
+  return randomTensor(shape, options, 0, options.mean ?? 0, options.std ?? 1, "randn");
 }
 
 /** Uniform samples in [low, high). */
 export function rand(shape: readonly number[], options: RandomOptions & { low?: number; high?: number } = {}): Tensor {
-  const low = options.low ?? 0;
-  const high = options.high ?? 1;
-  return randomTensor(shape, options, (r) => low + (high - low) * r.uniform(), "rand");
+  return randomTensor(shape, options, 1, options.low ?? 0, options.high ?? 1, "rand");
 }
 
 export { getDevice };
