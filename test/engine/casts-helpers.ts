@@ -129,10 +129,8 @@ export function probeF32Bits(name: FormatName): number[] {
     magnitudes.push(t.values[i]!);
     if (i + 1 < t.values.length) withNeighbours((t.values[i]! + t.values[i + 1]!) / 2);
   }
-  const maxExponent = Math.floor(t.maxCode / Math.pow(2, f.mantBits));
-  const ulp = Math.pow(2, maxExponent - f.bias - f.mantBits);
-  withNeighbours(t.maxFinite + ulp / 2);
-  if (Number.isFinite(Math.fround(t.maxFinite + ulp))) withNeighbours(t.maxFinite + ulp);
+  withNeighbours((t.maxFinite + t.pastMaxValue) / 2);
+  if (Number.isFinite(Math.fround(t.pastMaxValue))) withNeighbours(t.pastMaxValue);
   const out: number[] = [];
   for (const m of magnitudes) {
     if (m < 0) continue;  // nextDown(0)

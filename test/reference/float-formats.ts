@@ -78,12 +78,20 @@ export function decode(f: FloatFormat, code: number): number {
   return sign * magnitude;
 }
 
-/** Sorted non-negative finite values of a format with their (positive) codes. */
+/**
+ * Sorted non-negative finite values of a format with their (positive) codes,
+ * plus the would-be next code past the largest finite value: code maxCode + 1
+ * with value max + ulp(max). Rounding to it is an overflow.
+ */
 export interface ValueTable {
   values: Float64Array;
   codes: Uint32Array;
   maxFinite: number;
   maxCode: number;
+  pastMaxValue: number;
+  signBit: number;
+  /** code (without sign) an overflow gives: inf, NaN (e4m3fn) or max (sub-byte formats) */
+  overflowCode: number;
 }
 const tables = new Map<FormatName, ValueTable>();
 export function valueTable(f: FloatFormat): ValueTable {
@@ -96,11 +104,19 @@ export function valueTable(f: FloatFormat): ValueTable {
     }
     entries.sort((a, b) => a.value - b.value);
     const last = entries[entries.length - 1]!;
+    const maxExponent = Math.floor(last.code / Math.pow(2, f.mantBits));
+    const ulpOfMax = Math.pow(2, maxExponent - f.bias - f.mantBits);
+    const overflowCode = f.special === "ieee" ? (Math.pow(2, f.expBits) - 1) * Math.pow(2, f.mantBits)  // inf
+      : f.special === "fn" ? last.code + 1  // the NaN code
+      : last.code;  // finite formats saturate
     t = {
       values: Float64Array.from(entries, (e) => e.value),
       codes: Uint32Array.from(entries, (e) => e.code),
       maxFinite: last.value,
       maxCode: last.code,
+      pastMaxValue: last.value + ulpOfMax,
+      signBit: Math.pow(2, totalBits(f) - 1),
+      overflowCode,
     };
     tables.set(f.name, t);
   }
@@ -108,7 +124,7 @@ export function valueTable(f: FloatFormat): ValueTable {
 }
 
 function signBit(f: FloatFormat): number {
-  return Math.pow(2, totalBits(f) - 1);
+  return valueTable(f).signBit;
 }
 
 /** The code a NaN input becomes (documented in engine/kernels/cast.ts). */
@@ -138,43 +154,28 @@ export function nanCodeFor(f: FloatFormat, f32Bits: number): number {
 export function encodeValue(f: FloatFormat, x: number, saturate: boolean): number {
   if (Number.isNaN(x)) throw new Error("encodeValue: NaN has no value; use nanCodeFor");
   const t = valueTable(f);
-  const negative = x < 0 || Object.is(x, -0);
-  const sign = negative ? signBit(f) : 0;
+  const sign = x < 0 || Object.is(x, -0) ? t.signBit : 0;
   let a = Math.abs(x);
   if (saturate && a > t.maxFinite) a = t.maxFinite;
-
-  const overflowCode = (): number => {
-    if (f.special === "ieee") return sign + (Math.pow(2, f.expBits) - 1) * Math.pow(2, f.mantBits);
-    if (f.special === "fn") return sign + t.maxCode + 1;  // the NaN code
-    return sign + t.maxCode;  // finite formats saturate
-  };
-  if (a === Infinity) return overflowCode();
+  if (a === Infinity) return sign + t.overflowCode;
 
   // largest index whose value is <= a
-  let lo = 0, hi = t.values.length - 1;
+  const values = t.values;
+  let lo = 0, hi = values.length - 1;
   while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (t.values[mid]! <= a) lo = mid; else hi = mid - 1;
+    const mid = (lo + hi + 1) >> 1;
+    if (values[mid]! <= a) lo = mid; else hi = mid - 1;
   }
-  const below = t.values[lo]!;
+  const below = values[lo]!;
   if (below === a) return sign + t.codes[lo]!;
 
-  let aboveValue: number, aboveCode: number, aboveOverflows: boolean;
-  if (lo === t.values.length - 1) {
-    const maxExponent = Math.floor(t.maxCode / Math.pow(2, f.mantBits));
-    const ulp = Math.pow(2, maxExponent - f.bias - f.mantBits);
-    aboveValue = t.maxFinite + ulp;
-    aboveCode = t.maxCode + 1;
-    aboveOverflows = true;
-  } else {
-    aboveValue = t.values[lo + 1]!;
-    aboveCode = t.codes[lo + 1]!;
-    aboveOverflows = false;
-  }
+  const pastMax = lo === values.length - 1;
+  const aboveValue = pastMax ? t.pastMaxValue : values[lo + 1]!;
+  const aboveCode = pastMax ? t.maxCode + 1 : t.codes[lo + 1]!;
   const midpoint = (below + aboveValue) / 2;  // exact in float64 for these formats
   const roundUp = a > midpoint || (a === midpoint && aboveCode % 2 === 0);
   if (!roundUp) return sign + t.codes[lo]!;
-  return aboveOverflows ? overflowCode() : sign + aboveCode;
+  return sign + (pastMax ? t.overflowCode : aboveCode);
 }
 
 const f32Scratch = new DataView(new ArrayBuffer(4));

@@ -135,22 +135,18 @@ struct SubByteFloat {
   static constexpr uint32_t kMinNormalBits = static_cast<uint32_t>(1 - kBias + 127) << 23;
   static constexpr uint32_t kDenormMagic = static_cast<uint32_t>((127 - kBias) + (23 - M) + 1) << 23;
 
+  // Every candidate is computed and one selected (no branches: random data
+  // would defeat the predictor). NaN's float add is harmless and discarded.
   static uint8_t encode(float f) {
     uint32_t bits = f32_bits(f);
     uint32_t sign = bits >> 31;
     uint32_t a = bits & 0x7fffffffu;
-    if (a > 0x7f800000u) return 0;  // NaN -> +0: the format has no NaN
-    uint32_t r;
-    if (a >= kMaxBits) {
-      r = kMaxMagnitudeCode;  // saturate (inf included)
-    } else if (a < kMinNormalBits) {
-      r = f32_bits(bits_f32(a) + bits_f32(kDenormMagic)) - kDenormMagic;
-    } else {
-      uint32_t mant_odd = (a >> (23 - M)) & 1u;
-      a += (static_cast<uint32_t>(kBias - 127) << 23) + ((1u << (22 - M)) - 1) + mant_odd;
-      r = a >> (23 - M);
-    }
-    return static_cast<uint8_t>(r | (sign << (E + M)));
+    uint32_t denormal = f32_bits(bits_f32(a) + bits_f32(kDenormMagic)) - kDenormMagic;
+    uint32_t mant_odd = (a >> (23 - M)) & 1u;
+    uint32_t normal = (a + (static_cast<uint32_t>(kBias - 127) << 23) + ((1u << (22 - M)) - 1) + mant_odd) >> (23 - M);
+    uint32_t r = a >= kMaxBits ? kMaxMagnitudeCode : (a < kMinNormalBits ? denormal : normal);  // beyond max: saturate
+    r |= sign << (E + M);
+    return static_cast<uint8_t>(a > 0x7f800000u ? 0u : r);  // NaN -> +0: the format has no NaN
   }
   static float decode(uint32_t code) {
     uint32_t exp = (code >> M) & ((1u << E) - 1), mant = code & ((1u << M) - 1);
@@ -204,22 +200,49 @@ inline void write_code(uint8_t* base, size_t index, unsigned bits, uint32_t code
   if (shift + bits > 8) base[byte + 1] = static_cast<uint8_t>((base[byte + 1] & ~(mask >> 8)) | (value >> 8));
 }
 
-void unpack_codes(const uint8_t* base, size_t first, size_t count, unsigned bits, uint8_t* codes) {
-  for (size_t i = 0; i < count; i++) codes[i] = static_cast<uint8_t>(read_code(base, first + i, bits));
+// Groups of 8 elements starting at a multiple of 8 fill exactly B bytes:
+// those are read and written whole (B is a compile-time constant so the
+// shifts unroll); the ragged ends go element by element.
+template <unsigned B>
+void unpack_codes_fixed(const uint8_t* base, size_t first, size_t count, uint8_t* codes) {
+  constexpr uint32_t kMask = (1u << B) - 1;
+  size_t i = 0;
+  for (; i < count && (first + i) % 8 != 0; i++) codes[i] = static_cast<uint8_t>(read_code(base, first + i, B));
+  for (; count - i >= 8; i += 8) {
+    const uint8_t* in = base + (first + i) / 8 * B;
+    uint64_t group = 0;
+    for (unsigned b = 0; b < B; b++) group |= static_cast<uint64_t>(in[b]) << (8 * b);
+    for (unsigned k = 0; k < 8; k++) codes[i + k] = static_cast<uint8_t>((group >> (k * B)) & kMask);
+  }
+  for (; i < count; i++) codes[i] = static_cast<uint8_t>(read_code(base, first + i, B));
 }
 
-// Groups of 8 elements starting at a multiple of 8 fill exactly `bits` bytes
-// and are stored whole; the ragged ends go element by element.
-void pack_codes(uint8_t* base, size_t first, size_t count, unsigned bits, const uint8_t* codes) {
+template <unsigned B>
+void pack_codes_fixed(uint8_t* base, size_t first, size_t count, const uint8_t* codes) {
   size_t i = 0;
-  for (; i < count && (first + i) % 8 != 0; i++) write_code(base, first + i, bits, codes[i]);
+  for (; i < count && (first + i) % 8 != 0; i++) write_code(base, first + i, B, codes[i]);
   for (; count - i >= 8; i += 8) {
     uint64_t group = 0;
-    for (unsigned k = 0; k < 8; k++) group |= static_cast<uint64_t>(codes[i + k]) << (k * bits);
-    uint8_t* out = base + (first + i) / 8 * bits;
-    for (unsigned b = 0; b < bits; b++) out[b] = static_cast<uint8_t>(group >> (8 * b));
+    for (unsigned k = 0; k < 8; k++) group |= static_cast<uint64_t>(codes[i + k]) << (k * B);
+    uint8_t* out = base + (first + i) / 8 * B;
+    for (unsigned b = 0; b < B; b++) out[b] = static_cast<uint8_t>(group >> (8 * b));
   }
-  for (; i < count; i++) write_code(base, first + i, bits, codes[i]);
+  for (; i < count; i++) write_code(base, first + i, B, codes[i]);
+}
+
+void unpack_codes(const uint8_t* base, size_t first, size_t count, unsigned bits, uint8_t* codes) {
+  switch (bits) {
+    case 4: unpack_codes_fixed<4>(base, first, count, codes); return;
+    case 5: unpack_codes_fixed<5>(base, first, count, codes); return;
+    default: unpack_codes_fixed<6>(base, first, count, codes); return;
+  }
+}
+void pack_codes(uint8_t* base, size_t first, size_t count, unsigned bits, const uint8_t* codes) {
+  switch (bits) {
+    case 4: pack_codes_fixed<4>(base, first, count, codes); return;
+    case 5: pack_codes_fixed<5>(base, first, count, codes); return;
+    default: pack_codes_fixed<6>(base, first, count, codes); return;
+  }
 }
 
 // ---- float -> integer ------------------------------------------------------
@@ -294,14 +317,35 @@ void decode_to_float(DType d, const uint8_t* base, size_t first, size_t count, f
       return;
     case DType::int4: case DType::fp6_e3m2: case DType::fp5_e2m2: case DType::fp4_e2m1: {
       const float* table = d == DType::int4 ? t.int4 : d == DType::fp6_e3m2 ? t.fp6 : d == DType::fp5_e2m2 ? t.fp5 : t.fp4;
-      unsigned bits = packed_bits(d);
-      for (size_t i = 0; i < count; i++) out[i] = table[read_code(base, first + i, bits)];
+      uint8_t codes[kBlock];
+      for (size_t done = 0; done < count; done += kBlock) {
+        size_t m = std::min(kBlock, count - done);
+        unpack_codes(base, first + done, m, packed_bits(d), codes);
+        for (size_t i = 0; i < m; i++) out[done + i] = table[codes[i]];
+      }
       return;
     }
   }
 }
 
-void encode_from_float(DType d, const float* in, size_t count, uint8_t* base, size_t first, bool saturate) {
+// Codes from `encode` (its low `bits` bits are kept), or from the vectorised
+// `simd_codes` where given, packed into the stream.
+template <typename Encode>
+void encode_packed(const float* in, size_t count, uint8_t* base, size_t first, unsigned bits, Encode encode,
+                   CastCodesFn simd_codes = nullptr) {
+  const uint32_t mask = (1u << bits) - 1;
+  uint8_t codes[kBlock];
+  for (size_t done = 0; done < count; done += kBlock) {
+    size_t m = std::min(kBlock, count - done);
+    if (simd_codes) simd_codes(in + done, codes, m);
+    else for (size_t i = 0; i < m; i++) codes[i] = static_cast<uint8_t>(static_cast<uint32_t>(encode(in[done + i])) & mask);
+    pack_codes(base, first + done, m, bits, codes);
+  }
+}
+
+// `simd` (may be null) supplies vectorised codes for the sub-byte floats.
+void encode_from_float(DType d, const float* in, size_t count, uint8_t* base, size_t first, bool saturate,
+                       const CastSimdCodecs* simd) {
   switch (d) {
     case DType::float32:
       if (!saturate) { std::memcpy(base + 4 * first, in, 4 * count); return; }
@@ -335,25 +379,19 @@ void encode_from_float(DType d, const float* in, size_t count, uint8_t* base, si
       }
       return;
     }
-    case DType::int4: case DType::fp6_e3m2: case DType::fp5_e2m2: case DType::fp4_e2m1: {
-      uint8_t codes[kBlock];
-      for (size_t done = 0; done < count; done += kBlock) {
-        size_t m = std::min(kBlock, count - done);
-        const float* x = in + done;
-        for (size_t i = 0; i < m; i++) {
-          switch (d) {
-            case DType::int4:
-              codes[i] = static_cast<uint8_t>((saturate ? truncate_clamped(x[i], -8, 7) : truncate_wide(x[i])) & 0xf);
-              break;
-            case DType::fp6_e3m2: codes[i] = Fp6E3M2::encode(x[i]); break;
-            case DType::fp5_e2m2: codes[i] = Fp5E2M2::encode(x[i]); break;
-            default: codes[i] = Fp4E2M1::encode(x[i]); break;
-          }
-        }
-        pack_codes(base, first + done, m, packed_bits(d), codes);
-      }
+    case DType::int4:
+      if (saturate) encode_packed(in, count, base, first, 4, [](float x) { return truncate_clamped(x, -8, 7); });
+      else encode_packed(in, count, base, first, 4, truncate_wide);
       return;
-    }
+    case DType::fp6_e3m2:
+      encode_packed(in, count, base, first, Fp6E3M2::kBits, Fp6E3M2::encode, simd ? simd->sub_byte_codes[0] : nullptr);
+      return;
+    case DType::fp5_e2m2:
+      encode_packed(in, count, base, first, Fp5E2M2::kBits, Fp5E2M2::encode, simd ? simd->sub_byte_codes[1] : nullptr);
+      return;
+    case DType::fp4_e2m1:
+      encode_packed(in, count, base, first, Fp4E2M1::kBits, Fp4E2M1::encode, simd ? simd->sub_byte_codes[2] : nullptr);
+      return;
   }
 }
 
@@ -480,7 +518,7 @@ void run_cast(const CastJob& job) {
             decode_to_float(sd, job.src, s, count, values);
           }
           if (simd_encode) simd_encode(in, job.dst + d * dst_elem_bytes, count, job.saturate);
-          else encode_from_float(dd, in, count, job.dst, d, job.saturate);
+          else encode_from_float(dd, in, count, job.dst, d, job.saturate, simd);
           break;
         }
       }

@@ -1,5 +1,6 @@
 // Vectorised block converters between float32 and the byte-sized float formats
-// (float16, bfloat16, float8_e4m3fn, float8_e5m2). cast_avx2.cpp and
+// (float16, bfloat16, float8_e4m3fn, float8_e5m2), and float32 to the codes of
+// the sub-byte float formats (cast.cpp packs them). cast_avx2.cpp and
 // cast_avx512.cpp include this file with VL_CAST_SIMD_IMPLEMENTATION defined,
 // so the same branch-free loops are compiled (and auto-vectorised) for each
 // instruction set; float16 uses the F16C conversion instructions. The portable
@@ -13,10 +14,14 @@ namespace vl {
 // src/dst point at the first element of the block; count elements.
 using CastDecodeFn = void (*)(const uint8_t* src, float* out, size_t count);
 using CastEncodeFn = void (*)(const float* in, uint8_t* dst, size_t count, bool saturate);
-// Indexed by dtype code 0..4: float32, float16, bfloat16, float8_e4m3fn, float8_e5m2.
+// Codes of a sub-byte float format, one per byte (unpacked), for count elements.
+using CastCodesFn = void (*)(const float* in, uint8_t* codes, size_t count);
+// decode/encode are indexed by dtype code 0..4: float32, float16, bfloat16,
+// float8_e4m3fn, float8_e5m2; sub_byte_codes by 0..2: fp6_e3m2, fp5_e2m2, fp4_e2m1.
 struct CastSimdCodecs {
   CastDecodeFn decode[5];
   CastEncodeFn encode[5];
+  CastCodesFn sub_byte_codes[3];
 };
 const CastSimdCodecs& cast_simd_codecs_avx2();
 const CastSimdCodecs& cast_simd_codecs_avx512();
@@ -25,8 +30,10 @@ const CastSimdCodecs& cast_simd_codecs_avx512();
 #ifdef VL_CAST_SIMD_IMPLEMENTATION
 // GCC 12's AVX-512 conversion intrinsics start from _mm256_undefined_*, which
 // its -Wuninitialized reports falsely.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #include <cstring>
 
@@ -240,9 +247,39 @@ void decode_e5m2(const uint8_t* src, float* out, size_t n) {
   for (; i < n; i++) out[i] = _cvtsh_ss(static_cast<uint16_t>(src[i] << 8));
 }
 
+// ---- sub-byte floats (torchao's fpx rounding): 1 sign, E exponent bits with
+// bias 2^(E-1)-1, M mantissa bits, no inf/NaN. Beyond max (and inf)
+// saturates to max, NaN becomes +0.
+template <int E, int M>
+inline __m256i sub_byte_codes(__m256i u) {
+  constexpr int kBias = (1 << (E - 1)) - 1;
+  constexpr uint32_t kMaxBits = (static_cast<uint32_t>((1 << E) - 1 - kBias + 127) << 23) | (((1u << M) - 1) << (23 - M));
+  constexpr uint32_t kMinNormalBits = static_cast<uint32_t>(1 - kBias + 127) << 23;
+  constexpr uint32_t kDenormMagic = static_cast<uint32_t>((127 - kBias) + (23 - M) + 1) << 23;
+  constexpr uint32_t kRebiasAndHalf = (static_cast<uint32_t>(kBias - 127) << 23) + ((1u << (22 - M)) - 1);
+  __m256i sign = _mm256_srli_epi32(_mm256_and_si256(u, splat(0x80000000u)), 31 - (E + M));
+  __m256i a = _mm256_and_si256(u, splat(kAbsMask));
+  __m256i r = select(less(a, kMinNormalBits), round_subnormal(a, kDenormMagic), round_normal(a, kRebiasAndHalf, 23 - M));
+  r = select(greater(a, kMaxBits - 1), splat((1u << (E + M)) - 1), r);
+  r = _mm256_or_si256(r, sign);
+  return _mm256_andnot_si256(greater(a, kInfBits), r);  // NaN -> +0
+}
+
+template <int E, int M>
+void encode_sub_byte_codes(const float* in, uint8_t* codes, size_t n) {
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i r[4];
+    for (int k = 0; k < 4; k++) r[k] = sub_byte_codes<E, M>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 8 * k)));
+    store_bytes(codes + i, r[0], r[1], r[2], r[3]);
+  }
+  for (; i < n; i++) codes[i] = static_cast<uint8_t>(_mm256_cvtsi256_si32(sub_byte_codes<E, M>(_mm256_castps_si256(_mm256_set1_ps(in[i])))));
+}
+
 const vl::CastSimdCodecs kCastSimdCodecs = {
     {decode_f32, decode_f16, decode_bf16, decode_e4m3fn, decode_e5m2},
     {encode_f32, encode_f16, encode_bf16, encode_e4m3fn, encode_e5m2},
+    {encode_sub_byte_codes<3, 2>, encode_sub_byte_codes<2, 2>, encode_sub_byte_codes<2, 1>},
 };
 
 }  // namespace

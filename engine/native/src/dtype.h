@@ -22,6 +22,11 @@ enum class DType : int32_t {
   fp4_e2m1 = 11,  // packed, two per byte, element 0 in the low nibble
 };
 
+// The converters live in an anonymous namespace so every translation unit
+// gets its own copy: an out-of-line copy compiled in an *_avx512.cpp file can
+// then never be linked into portable code (ODR merging of inline functions).
+namespace {
+
 inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 inline float bits_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
@@ -81,6 +86,8 @@ template <> struct Elem<DType::bfloat16> {
   static inline float load(const T* p, size_t i) { return bf16_to_f32(p[i]); }
   static inline void store(T* p, size_t i, float v) { p[i] = f32_to_bf16(v); }
 };
+
+}  // namespace
 
 inline bool is_float_activation(DType d) {
   return d == DType::float32 || d == DType::float16 || d == DType::bfloat16;
