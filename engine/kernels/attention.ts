@@ -21,8 +21,8 @@ declare module "../native-binding.js" {
  * out = softmax(q k^T * scale) v for q [batch, heads, lq, headDim],
  * k and v [batch, heads, lk, headDim], out [batch, heads, lq, headDim], all
  * contiguous. Computed in float32 over tiles of 64 queries x 256 keys with an
- * online softmax, so scratch memory is fixed (about 320 KiB per thread for
- * headDim 128) whatever lq and lk are.
+ * online softmax, so scratch memory is fixed (per thread, for headDim 128:
+ * 128 KiB with float32 inputs, 384 KiB with float16/bfloat16) whatever lq and lk are. `out` may be `q` itself, not k or v.
  */
 export function sdpa(
   out: NativeStorage, outDtype: DType, q: NativeStorage, k: NativeStorage, v: NativeStorage, qkvDtype: DType,

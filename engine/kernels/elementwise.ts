@@ -33,6 +33,7 @@ declare module "../native-binding.js" {
  * b are read at `offset + sum(index[i] * strides[i])` (elements), so a stride
  * of 0 broadcasts, e.g. PyTorch's `gate[:, None, :] * x` for x [B, L, D] is
  * a = gate with strides [D, 0, 1] and b = x with strides [L*D, D, 1].
+ * `out` may be a or b itself (in place) when that input is read contiguously.
  */
 export function binary(
   op: BinaryOp, out: NativeStorage, outDtype: DType,

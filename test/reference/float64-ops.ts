@@ -241,6 +241,64 @@ export function unaryRef(op: UnaryOpName, x: number): number {
   }
 }
 
+// ---------------------------------------------------------------- float32 emulations
+
+/** The float32 next to r (r finite) in the direction of `up`. */
+function adjacentF32(r: number, up: boolean): number {
+  if (r === 0) return up ? 2 ** -149 : -(2 ** -149);
+  f32Scratch[0] = r;
+  u32Scratch[0] = (r > 0) === up ? u32Scratch[0] + 1 : u32Scratch[0] - 1;
+  return f32Scratch[0];
+}
+
+/**
+ * fma(a, b, c) for float32 a, b, c with one rounding: a*b is exact in double
+ * (24 + 24 bits), TwoSum gives p + c = s + err exactly, and err only matters
+ * when s falls exactly halfway between two float32s.
+ */
+export function fmaF32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  if (!Number.isFinite(s)) return Math.fround(s);
+  const t = s - p;
+  const err = (p - (s - t)) + (c - t);
+  const r = Math.fround(s);
+  if (err === 0 || r === s || !Number.isFinite(r)) return r;
+  const other = adjacentF32(r, s > r);
+  if ((r + other) / 2 !== s) return r;
+  return (err > 0) === (other > r) ? other : r;  // a tie in double: the exact value lies on err's side
+}
+
+const SLEEF_EXP_POLY = [0.000198527617612853646278381, 0.00139304355252534151077271, 0.00833336077630519866943359,
+  0.0416664853692054748535156, 0.166666671633720397949219, 0.5].map(Math.fround);
+
+/** SLEEF's expf_u10 (PyTorch's vectorised float32 exp), operation by operation in float32. */
+export function sleefExpF32(x: number): number {
+  const f = Math.fround;
+  const d = f(x);
+  if (Number.isNaN(d)) return NaN;
+  if (d < -104) return 0;
+  if (d > 100) return Infinity;
+  const q = roundHalfEven(f(d * f(1.4426950408889634)));
+  let s = fmaF32(q, f(-0.693145751953125), d);
+  s = fmaF32(q, f(-1.428606765330187045e-6), s);
+  let u = SLEEF_EXP_POLY[0];
+  for (let i = 1; i < SLEEF_EXP_POLY.length; i++) u = fmaF32(u, s, SLEEF_EXP_POLY[i]);
+  u = f(1 + fmaF32(f(s * s), u, s));
+  const half = q >> 1;
+  return f(f(u * 2 ** half) * 2 ** (q - half));
+}
+/** The kernels' float32 silu: x / (1 + exp(-x)). */
+export function siluF32(x: number): number {
+  return Math.fround(x / Math.fround(1 + sleefExpF32(-x)));
+}
+/** The kernels' float32 tanh-GELU: x / (1 + exp(-2u)), u = fround(sqrt(2/pi)) * fma(0.044715, x^3, x). */
+export function geluTanhF32(x: number): number {
+  const f = Math.fround;
+  const u = f(f(0.7978845608028654) * fmaF32(f(0.044715), f(f(x * x) * x), x));
+  return f(x / f(1 + sleefExpF32(f(-2 * u))));
+}
+
 /** LayerNorm of one row (biased variance); also returns the normalised values before weight/bias. */
 export function layerNormRow(x: ArrayLike<number>, weight: ArrayLike<number> | null, bias: ArrayLike<number> | null, eps: number): { y: Float64Array; normalized: Float64Array } {
   const n = x.length;

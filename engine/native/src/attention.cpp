@@ -9,7 +9,8 @@
 // therefore fixed, independent of lq and lk:
 //   q tile + output tile: 2 * 64 * headDim floats, scores: 64 * 256 floats,
 //   k and v blocks (only for float16/bfloat16 inputs): 2 * 256 * headDim floats
-// i.e. 320 KiB for headDim 128, against lq * lk * 4 bytes for a full score matrix.
+// i.e. 128 KiB (float32) / 384 KiB (half precision) for headDim 128, against
+// lq * lk * 4 bytes (81 MiB per head at lq = lk = 4608) for a full score matrix.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -100,6 +101,9 @@ static Napi::Value Sdpa(const Napi::CallbackInfo& info) {
   const uint8_t* q = checked_storage(info[2], dtype, 0, q_elems, "sdpa: q");
   const uint8_t* k = checked_storage(info[3], dtype, 0, kv_elems, "sdpa: k");
   const uint8_t* v = checked_storage(info[4], dtype, 0, kv_elems, "sdpa: v");
+  // every query tile reads all of k and v, so writing out over them would corrupt later tiles
+  // (out may be q itself: a tile reads its own q rows before writing them)
+  if (out == k || out == v) throw std::invalid_argument("sdpa: out must not share its storage with k or v");
   if (q_elems == 0) return info.Env().Undefined();
   if (lk == 0) throw std::out_of_range("sdpa: lk must be >= 1 (softmax over no keys)");
 

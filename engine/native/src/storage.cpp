@@ -22,6 +22,8 @@ class Storage : public Napi::ObjectWrap<Storage> {
       InstanceAccessor<&Storage::Freed>("freed"),
     });
     ctor = Napi::Persistent(f);
+    // The static outlives Node's environment; deleting the reference at exit would touch freed state.
+    ctor.SuppressDestruct();
     exports.Set("Storage", f);
   }
 
