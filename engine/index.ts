@@ -35,3 +35,4 @@ export function cpuInfo() {
 }
 export { ModuleProfiler, type ModuleCallRecord } from "./profiler.js";
 export { formatBytes, formatTable } from "./format.js";
+export { flattenWeight, rebuildWeight, mapWeight, isTensorSubclass, weightBytes, weightNumel, type Weight, type TensorSubclass } from "./weight.js";

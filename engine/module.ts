@@ -9,11 +9,12 @@ import { Tensor, formatShape } from "./tensor.js";
 import { getDevice, type Device, type DeviceSpec } from "./device.js";
 import type { DType } from "./dtype.js";
 import { to as moveTensor } from "./ops/transfer.js";
+import { flattenWeight, isTensorSubclass, leafName, mapWeight, weightBytes, weightNumel, type Weight } from "./weight.js";
 
 export type TensorSlot = "parameter" | "buffer";
 
 export class Module {
-  private readonly params = new Map<string, Tensor | null>();
+  private readonly params = new Map<string, Weight | null>();
   private readonly bufs = new Map<string, Tensor | null>();
   private readonly kids = new Map<string, Module>();
   private parentRef: Module | null = null;
@@ -42,10 +43,10 @@ export class Module {
 
   // ---- registration -------------------------------------------------------
 
-  protected registerParameter(name: string, t: Tensor | null): void {
+  protected registerParameter(name: string, t: Weight | null): void {
     this.checkSlotName(name);
-    this.params.set(name, t ? keep(t) : null);
-    if (t) t.owner = this.qualified(name);
+    this.params.set(name, t ? keepWeight(t) : null);
+    if (t) labelWeight(t, this.qualified(name));
   }
 
   protected registerBuffer(name: string, t: Tensor | null): void {
@@ -75,20 +76,33 @@ export class Module {
   }
 
   private relabelOwners(): void {
-    for (const [n, t] of this.params) if (t && !t.isDisposed) t.owner = this.qualified(n);
+    for (const [n, t] of this.params) if (t && !t.isDisposed) labelWeight(t, this.qualified(n));
     for (const [n, t] of this.bufs) if (t && !t.isDisposed) t.owner = this.qualified(n);
     for (const c of this.kids.values()) c.relabelOwners();
   }
 
   // ---- access ---------------------------------------------------------------
 
-  /** A parameter or buffer of this module; throws if missing. */
+  /** A plain parameter or buffer of this module; throws if missing or if it is a tensor subclass. */
   tensor(name: string): Tensor {
-    const t = this.params.get(name) ?? this.bufs.get(name);
+    const t = this.optionalTensor(name);
     if (!t) throw new Error(`${this.className} ${this.path || "<root>"} has no tensor "${name}"`);
     return t;
   }
   optionalTensor(name: string): Tensor | null {
+    const w = this.params.get(name) ?? this.bufs.get(name) ?? null;
+    if (w && isTensorSubclass(w)) {
+      throw new Error(`${this.path || "<root>"}.${name} is a ${String(w.metadata()["scheme"] ?? "tensor subclass")} weight; read it with weight("${name}") or dequantize() it`);
+    }
+    return w as Tensor | null;
+  }
+  /** A parameter (plain or a tensor subclass such as a QTensor) or buffer; throws if missing. */
+  weight(name: string): Weight {
+    const w = this.params.get(name) ?? this.bufs.get(name);
+    if (!w) throw new Error(`${this.className} ${this.path || "<root>"} has no parameter "${name}"`);
+    return w;
+  }
+  optionalWeight(name: string): Weight | null {
     return this.params.get(name) ?? this.bufs.get(name) ?? null;
   }
 
@@ -96,14 +110,21 @@ export class Module {
    * Replaces a parameter or buffer (hooks use this to swap in cast or moved weights).
    * The previous tensor is returned, not disposed: the caller decides.
    */
-  setTensor(name: string, t: Tensor): Tensor | null {
-    const slot: TensorSlot | null = this.params.has(name) ? "parameter" : this.bufs.has(name) ? "buffer" : null;
-    if (!slot) throw new Error(`${this.className} ${this.path || "<root>"} has no parameter or buffer "${name}"`);
-    const map = slot === "parameter" ? this.params : this.bufs;
-    const prev = map.get(name) ?? null;
-    map.set(name, keep(t));
-    t.owner = this.qualified(name);
-    return prev;
+  setTensor(name: string, t: Weight): Weight | null {
+    if (this.params.has(name)) {
+      const prev = this.params.get(name) ?? null;
+      this.params.set(name, keepWeight(t));
+      labelWeight(t, this.qualified(name));
+      return prev;
+    }
+    if (this.bufs.has(name)) {
+      if (isTensorSubclass(t)) throw new Error(`${this.path || "<root>"}.${name} is a buffer; buffers hold plain tensors`);
+      const prev = this.bufs.get(name) ?? null;
+      this.bufs.set(name, keep(t));
+      t.owner = this.qualified(name);
+      return prev;
+    }
+    throw new Error(`${this.className} ${this.path || "<root>"} has no parameter or buffer "${name}"`);
   }
 
   child(name: string): Module {
@@ -112,8 +133,8 @@ export class Module {
     return c;
   }
 
-  /** Own and descendant parameters with dotted names, in registration order. */
-  *namedParameters(prefix = "", recurse = true): Generator<[string, Tensor]> {
+  /** Own and descendant parameters (plain or subclass) with dotted names, in registration order. */
+  *namedParameters(prefix = "", recurse = true): Generator<[string, Weight]> {
     for (const [n, t] of this.params) if (t) yield [prefix + n, t];
     if (recurse) for (const [cn, c] of this.kids) yield* c.namedParameters(`${prefix}${cn}.`, true);
   }
@@ -121,11 +142,20 @@ export class Module {
     for (const [n, t] of this.bufs) if (t) yield [prefix + n, t];
     if (recurse) for (const [cn, c] of this.kids) yield* c.namedBuffers(`${prefix}${cn}.`, true);
   }
-  /** Parameters then buffers, each with its slot kind (own tensors only when recurse=false). */
-  *namedTensors(prefix = "", recurse = true): Generator<[string, Tensor, TensorSlot, Module, string]> {
+  /** Parameters then buffers as weights, with slot kind, owning module and local name. */
+  *namedWeights(prefix = "", recurse = true): Generator<[string, Weight, TensorSlot, Module, string]> {
     for (const [n, t] of this.params) if (t) yield [prefix + n, t, "parameter", this, n];
     for (const [n, t] of this.bufs) if (t) yield [prefix + n, t, "buffer", this, n];
-    if (recurse) for (const [cn, c] of this.kids) yield* c.namedTensors(`${prefix}${cn}.`, true);
+    if (recurse) for (const [cn, c] of this.kids) yield* c.namedWeights(`${prefix}${cn}.`, true);
+  }
+  /**
+   * Every leaf tensor, flattened through the flatten protocol: a plain weight as its name,
+   * a subclass's inner tensors as "name.inner" (e.g. "to_q.weight.qdata").
+   */
+  *namedTensors(prefix = "", recurse = true): Generator<[string, Tensor, TensorSlot, Module, string]> {
+    for (const [n, w, slot, m, local] of this.namedWeights(prefix, recurse)) {
+      for (const [inner, t] of flattenWeight(w)) yield [leafName(n, inner), t, slot, m, local];
+    }
   }
   *namedChildren(): Generator<[string, Module]> {
     yield* this.kids;
@@ -139,15 +169,16 @@ export class Module {
     return this.kids.size === 0;
   }
 
+  /** Logical parameter count (a quantized weight counts its [out, in] elements). */
   numParameters(): number {
     let n = 0;
-    for (const [, t] of this.namedParameters()) n += t.numel;
+    for (const [, w] of this.namedParameters()) n += weightNumel(w);
     return n;
   }
-  /** Bytes of parameters and buffers. */
+  /** Bytes of parameters and buffers as stored (a quantized weight counts its payload). */
   numBytes(): number {
     let n = 0;
-    for (const [, t] of this.namedTensors()) n += t.nbytes;
+    for (const [, w] of this.namedWeights()) n += weightBytes(w);
     return n;
   }
 
@@ -202,11 +233,12 @@ export class Module {
     const opts = typeof target === "string" || target instanceof Object && "backend" in target ? { device: target as DeviceSpec } : (target as { device?: DeviceSpec; dtype?: DType });
     const device = opts.device !== undefined ? getDevice(opts.device) : undefined;
     for (const [, m] of this.namedModules()) {
-      for (const [, t, , owner, local] of m.namedTensors("", false)) {
-        const floatParam = opts.dtype !== undefined && (t.dtype === "float32" || t.dtype === "float16" || t.dtype === "bfloat16");
-        const moved = untracked(() => moveTensor(t, { device, dtype: floatParam ? opts.dtype : undefined }));
+      for (const [, w, , owner, local] of m.namedWeights("", false)) {
+        // dtype applies to plain float weights; a subclass's payload keeps its dtypes
+        const cast = opts.dtype !== undefined && !isTensorSubclass(w) && (w.dtype === "float32" || w.dtype === "float16" || w.dtype === "bfloat16");
+        const moved = untracked(() => mapWeight(w, (t) => moveTensor(t, { device, dtype: cast ? opts.dtype : undefined })));
         owner.setTensor(local, moved);
-        t.dispose();
+        w.dispose();
       }
       await maybeYield();
     }
@@ -221,7 +253,7 @@ export class Module {
     }
   }
 
-  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  /** Leaf tensors by dotted name (the tensors themselves, not copies; subclasses flattened). */
   stateDict(): Map<string, Tensor> {
     return new Map([...this.namedTensors()].map(([n, t]) => [n, t]));
   }
@@ -230,7 +262,7 @@ export class Module {
   toString(): string {
     const lines: string[] = [];
     const walk = (m: Module, name: string, depth: number) => {
-      const own = [...m.namedTensors("", false)].map(([n, t]) => `${n}: ${t.dtype}${formatShape(t.shape)}`).join(", ");
+      const own = [...m.namedWeights("", false)].map(([n, t]) => `${n}: ${isTensorSubclass(t) ? String(t.metadata()["scheme"]) + " " : ""}${t.dtype}${formatShape(t.shape)}`).join(", ");
       lines.push(`${"  ".repeat(depth)}${name ? name + ": " : ""}${m.className}${own ? ` (${own})` : ""}`);
       for (const [n, c] of m.kids) walk(c, n, depth + 1);
     };
@@ -257,4 +289,15 @@ export abstract class Model<I, O> extends Module {
     const runCtx: ExecContext = { ...ctx, signal: options.signal ?? ctx.signal };
     return withContext(runCtx, () => this.call(inputs)) as Promise<O>;
   }
+}
+
+/** Exempts every leaf of a weight from the enclosing scopes (the module owns it). */
+function keepWeight(w: Weight): Weight {
+  for (const [, t] of flattenWeight(w)) keep(t);
+  return w;
+}
+
+/** Memory attribution: "path.weight" for a plain tensor, "path.weight.qdata" for subclass leaves. */
+function labelWeight(w: Weight, name: string): void {
+  for (const [inner, t] of flattenWeight(w)) if (!t.isDisposed) t.owner = leafName(name, inner);
 }

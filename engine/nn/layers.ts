@@ -14,7 +14,7 @@ export class Linear extends Module {
     this.registerParameter("bias", bias ? makeParam(f, `${name}.bias`, [outFeatures], { kind: "normal", std: 0.05 }) : null);
   }
   override forward(x: Tensor): Tensor {
-    return linear(x, this.tensor("weight"), this.optionalTensor("bias"));
+    return linear(x, this.weight("weight"), this.optionalTensor("bias"));
   }
 }
 

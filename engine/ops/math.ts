@@ -5,9 +5,22 @@ import { moduleLocation } from "../context.js";
 import type { DType } from "../dtype.js";
 import { Tensor, formatShape } from "../tensor.js";
 import { broadcast, promote, requireCompute, sameDevice } from "./util.js";
+import { isTensorSubclass, type Weight } from "../weight.js";
 
-/** y = x @ W^T + b, PyTorch's F.linear: x [..., in], weight [out, in], bias [out]. */
-export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null, outDtype?: DType): Tensor {
+/**
+ * y = x @ W^T + b, PyTorch's F.linear: x [..., in], weight [out, in], bias [out].
+ * A tensor-subclass weight (e.g. quantized) computes from its own payload.
+ */
+export function linear(x: Tensor, weight: Weight, bias: Tensor | null = null, outDtype?: DType): Tensor {
+  if (isTensorSubclass(weight)) {
+    if (weight.linear) return weight.linear(x, bias);
+    const dense = weight.dequantize(x.dtype);
+    try {
+      return linear(x, dense, bias, outDtype);
+    } finally {
+      dense.dispose();
+    }
+  }
   const dev = sameDevice("linear", x, weight, bias);
   requireCompute("linear", x);
   requireCompute("linear", weight, "weight");

@@ -23,7 +23,7 @@ class Deep extends vl.Model<vl.Tensor, vl.Tensor> {
 
 function checksum(m: vl.Module): number {
   let s = 0;
-  for (const [, t] of m.namedParameters()) for (const v of t.toFloat32Array()) s += v;
+  for (const [, t] of m.namedTensors()) for (const v of t.toFloat32Array()) s += v;
   return s;
 }
 

@@ -100,8 +100,8 @@ test("saveModel then loadModel round-trips bit for bit (sharded too)", async () 
     await vl.saveModel(model, dir, { maxShardBytes: 400_000 });
     assert.ok(readdirSync(dir).some((f) => f.endsWith(".index.json")), "sharded with an index");
     const loaded = await vl.loadModel(dir);
-    const a = new Map([...model.namedParameters()].map(([n, t]) => [n, t.toFloat32Array()]));
-    for (const [n, t] of loaded.namedParameters()) assert.deepEqual(t.toFloat32Array(), a.get(n), n);
+    const a = new Map([...model.namedTensors()].map(([n, t]) => [n, t.toFloat32Array()]));
+    for (const [n, t] of loaded.namedTensors()) assert.deepEqual(t.toFloat32Array(), a.get(n), n);
     const inputs = vl.models.fluxInputs(model, { grid: [4, 4], textLength: 5, seed: 2 });
     const y1 = await model.forward(inputs);
     const y2 = await loaded.forward(inputs);
