@@ -5,6 +5,7 @@
 import type { NativeStorage } from "./native-binding.js";
 import type { Tensor } from "./tensor.js";
 
+export type QuantMode = "symmetric" | "asymmetric";
 export type BinaryOp = "add" | "sub" | "mul" | "div";
 export type UnaryOp = "gelu_tanh" | "gelu" | "silu" | "relu" | "neg" | "exp" | "sqrt" | "rsqrt" | "sin" | "cos";
 
@@ -30,6 +31,13 @@ export interface Backend {
   softmax(out: Tensor, x: Tensor, rows: number, cols: number): void;
   sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void;
   rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void;
+  /** Per-group scales (and zero points) and quantized values of src viewed as [rows, cols]. */
+  quantize(src: Tensor, rows: number, cols: number, groupSize: number, qdata: Tensor, scale: Tensor, zero: Tensor | null, mode: QuantMode, qmin: number, qmax: number): void;
+  dequantize(qdata: Tensor, scale: Tensor, zero: Tensor | null, rows: number, cols: number, groupSize: number, scaleRowStride: number, out: Tensor): void;
+  /** out = rowScale[m] * (a @ dequant(B)^T) + bias, B [N, K] quantized. */
+  matmulQuantB(out: Tensor, a: Tensor, aRowScale: Tensor | null, qdata: Tensor, scale: Tensor, zero: Tensor | null, scaleRowStride: number, groupSize: number, bias: Tensor | null, M: number, N: number, K: number): void;
+  /** out = int32(xq @ wq^T) * xScale[m] * wScale[n] + bias. */
+  int8Gemm(out: Tensor, xq: Tensor, xScale: Tensor, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void;
   copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void;
   fill(dst: Tensor, offset: number, n: number, value: number): void;
 }

@@ -14,6 +14,8 @@ export interface TensorSubclass {
   readonly shape: readonly number[];
   /** logical (compute) dtype */
   readonly dtype: DType;
+  /** where the inner tensors live (always together) */
+  readonly device: Device;
   /** inner tensors by name, in a fixed order */
   innerTensors(): [string, Tensor][];
   /** the same subclass over new inner tensors (same names, shapes and dtypes) */

@@ -1,6 +1,7 @@
 // The cpu backend: every op runs the addon's CPU kernels on host storage.
 import { native, type NativeStorage } from "../native-binding.js";
-import type { Backend, BinaryOp, UnaryOp } from "../backend.js";
+import type { Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
+import * as quant from "../kernels/quant.js";
 import type { Tensor } from "../tensor.js";
 import { cast } from "../kernels/cast.js";
 import { matmul } from "../kernels/gemm.js";
@@ -68,6 +69,18 @@ export class HostBackend implements Backend {
   }
   rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void {
     rope(s(out), out.dtype, s(x), x.dtype, s(cos), s(sin), batch, heads, seq, headDim);
+  }
+  quantize(src: Tensor, rows: number, cols: number, groupSize: number, qdata: Tensor, scale: Tensor, zero: Tensor | null, mode: QuantMode, qmin: number, qmax: number): void {
+    quant.quantize(s(src), src.dtype, rows, cols, groupSize, s(qdata), qdata.dtype, s(scale), opt(zero), mode, qmin, qmax);
+  }
+  dequantize(qdata: Tensor, scale: Tensor, zero: Tensor | null, rows: number, cols: number, groupSize: number, scaleRowStride: number, out: Tensor): void {
+    quant.dequantize(s(qdata), qdata.dtype, s(scale), opt(zero), rows, cols, groupSize, scaleRowStride, s(out), out.dtype);
+  }
+  matmulQuantB(out: Tensor, a: Tensor, aRowScale: Tensor | null, qdata: Tensor, scale: Tensor, zero: Tensor | null, scaleRowStride: number, groupSize: number, bias: Tensor | null, M: number, N: number, K: number): void {
+    quant.matmulQuantB(s(out), out.dtype, s(a), a.dtype, opt(aRowScale), s(qdata), qdata.dtype, s(scale), opt(zero), scaleRowStride, groupSize, opt(bias), bias?.dtype ?? "float32", M, N, K);
+  }
+  int8Gemm(out: Tensor, xq: Tensor, xScale: Tensor, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void {
+    quant.int8Gemm(s(out), out.dtype, s(xq), s(xScale), s(wq), s(wScale), wScaleStride, opt(bias), bias?.dtype ?? "float32", M, N, K);
   }
   copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void {
     copyStrided(s(dst), dst.dtype, dstOffset, dstStrides, s(src), src.dtype, srcOffset, srcStrides, shape);

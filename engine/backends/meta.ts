@@ -28,6 +28,10 @@ export class MetaBackend implements Backend {
   softmax = noop;
   sdpa = noop;
   rope = noop;
+  quantize = noop;
+  dequantize = noop;
+  matmulQuantB = noop;
+  int8Gemm = noop;
   copyStrided = noop;
   fill = noop;
 }

@@ -13,6 +13,11 @@ import { openCheckpoint, writeCheckpoint, type CheckpointReader } from "./checkp
 import { safetensorsDType, vramlabDType } from "./safetensors.js";
 import { createFlux, FluxTransformer2DModel } from "../models/flux/transformer.js";
 import { fluxConfigFromDiffusers, fluxConfigToDiffusers } from "../models/flux/config.js";
+import { isTensorSubclass } from "../weight.js";
+import { getScheme } from "../quant/schemes.js";
+
+/** safetensors header key holding {weightName: subclass metadata} for quantized weights. */
+export const QUANTIZATION_METADATA_KEY = "vramlab.quantization";
 
 export interface LoadOptions {
   device?: DeviceSpec;
@@ -75,6 +80,7 @@ export async function loadModel<M extends Module = FluxTransformer2DModel>(path:
     const dtype = options.dtype ?? checkpointFloatDType(reader);
     const model = untracked(() => cls.create(config, join(folder, "config.json"), device, dtype));
     try {
+      untracked(() => restructureQuantized(model, reader));
       await fillFromCheckpoint(model, reader, options.onProgress);
     } catch (e) {
       model.dispose();
@@ -95,6 +101,32 @@ function checkpointFloatDType(reader: CheckpointReader): DType {
   return "float32";
 }
 
+/** Replaces the weights a quantized checkpoint stores quantized by empty QTensors of the same scheme. */
+function restructureQuantized(model: Module, reader: CheckpointReader): void {
+  const raw = reader.metadata[QUANTIZATION_METADATA_KEY];
+  if (raw === undefined) return;
+  let entries: Record<string, Record<string, unknown>>;
+  try {
+    entries = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`loadModel: the checkpoint's ${QUANTIZATION_METADATA_KEY} metadata is not valid JSON (${(e as Error).message})`);
+  }
+  const weights = new Map([...model.namedWeights()].map(([n, w, , m, local]) => [n, { w, m, local }]));
+  for (const [name, meta] of Object.entries(entries)) {
+    const slot = weights.get(name);
+    if (!slot) throw new Error(`loadModel: the checkpoint has a quantized weight ${name}, which this model does not have; the checkpoint belongs to another model`);
+    const shape = meta["shape"] as number[];
+    if (!Array.isArray(shape) || shape.length !== slot.w.shape.length || shape.some((d, i) => d !== slot.w.shape[i])) {
+      throw new Error(`loadModel: quantized weight ${name} is ${formatShape(shape ?? [])} in the checkpoint but ${formatShape(slot.w.shape)} in the model`);
+    }
+    const scheme = getScheme(String(meta["scheme"]));
+    const groupSize = typeof meta["groupSize"] === "number" ? meta["groupSize"] : undefined;
+    const q = scheme.empty(shape, slot.w.dtype, groupSize !== undefined ? { groupSize } : {}, slot.w.device, name);
+    slot.m.setTensor(slot.local, q);
+    slot.w.dispose();
+  }
+}
+
 async function fillFromCheckpoint(model: Module, reader: CheckpointReader, onProgress?: LoadOptions["onProgress"]): Promise<void> {
   const inFile = new Map(reader.tensors.map((t) => [t.name, t]));
   const expected = [...model.namedTensors()];
@@ -113,7 +145,8 @@ async function fillFromCheckpoint(model: Module, reader: CheckpointReader, onPro
   let done = 0;
   for (const [name, param] of expected) {
     const info = inFile.get(name)!;
-    if (info.shape.length !== param.shape.length || info.shape.some((d, i) => d !== param.shape[i])) {
+    const packedAsBytes = isPackedBytes(info.dtype, info.shape, param);
+    if (!packedAsBytes && (info.shape.length !== param.shape.length || info.shape.some((d, i) => d !== param.shape[i]))) {
       throw new Error(`loadModel: ${name} is ${formatShape(info.shape)} in the checkpoint but the model expects ${formatShape(param.shape)}`);
     }
     if (param.device.hasData) readInto(param, reader, name, info.dtype);
@@ -126,7 +159,7 @@ async function fillFromCheckpoint(model: Module, reader: CheckpointReader, onPro
 function readInto(param: Tensor, reader: CheckpointReader, name: string, fileDType: string): void {
   const bytes = reader.read(name);
   const srcDType = vramlabDType(fileDType);
-  if (srcDType === param.dtype) {
+  if (srcDType === param.dtype || (fileDType === "U8" && dtypeInfo(param.dtype).packed && bytes.byteLength === param.nbytes)) {
     param.device.backend.write(param, 0, bytes);
     return;
   }
@@ -151,6 +184,11 @@ function readInto(param: Tensor, reader: CheckpointReader, name: string, fileDTy
   }
 }
 
+/** Sub-byte dtypes have no safetensors name: they are stored as their packed bytes, U8 [nbytes]. */
+function isPackedBytes(fileDType: string, shape: readonly number[], param: Tensor): boolean {
+  return fileDType === "U8" && dtypeInfo(param.dtype).packed && shape.length === 1 && shape[0] === param.nbytes;
+}
+
 /** Saves a model as a diffusers-format folder: config.json plus safetensors (sharded when large). */
 export async function saveModel(model: Module, path: string, options: SaveOptions = {}): Promise<void> {
   const cls = [...modelClasses.entries()].find(([, c]) => c.matches(model));
@@ -159,11 +197,15 @@ export async function saveModel(model: Module, path: string, options: SaveOption
   for (const [name, t] of tensors) {
     if (!t.device.hasData) throw new Error(`saveModel: ${name} is on ${t.device.name}, which holds no values; only models with real weights can be saved`);
   }
+  const quantized: Record<string, Record<string, unknown>> = {};
+  for (const [name, w] of model.namedWeights()) if (isTensorSubclass(w)) quantized[name] = w.metadata();
+  const metadata = Object.keys(quantized).length ? { [QUANTIZATION_METADATA_KEY]: JSON.stringify(quantized) } : undefined;
   mkdirSync(path, { recursive: true });
   writeCheckpoint(path, tensors.map(([name, t]) => {
     const st = safetensorsDType(t.dtype);
-    if (!st) throw new Error(`saveModel: ${name} has dtype ${t.dtype}, which safetensors has no name for`);
-    return { name, dtype: st, shape: t.shape, data: () => readBytes(t) };
-  }), { maxShardBytes: options.maxShardBytes });
+    if (st) return { name, dtype: st, shape: t.shape, data: () => readBytes(t) };
+    if (dtypeInfo(t.dtype).packed) return { name, dtype: "U8", shape: [t.nbytes], data: () => readBytes(t) };
+    throw new Error(`saveModel: ${name} has dtype ${t.dtype}, which safetensors has no name for`);
+  }), { maxShardBytes: options.maxShardBytes, metadata });
   writeFileSync(join(path, "config.json"), JSON.stringify(cls[1].config(model), null, 2) + "\n");
 }
