@@ -37,4 +37,4 @@ export { ModuleProfiler, type ModuleCallRecord } from "./profiler.js";
 export { formatBytes, formatTable } from "./format.js";
 export { flattenWeight, rebuildWeight, mapWeight, isTensorSubclass, weightBytes, weightNumel, type Weight, type TensorSubclass } from "./weight.js";
 export * as quant from "./quant/index.js";
-export { quantize, quantizeTensor, QTensor, sqnrDb, type SchemeName } from "./quant/index.js";
+export { quantize, quantizeTensor, autoquant, QTensor, sqnrDb, type SchemeName } from "./quant/index.js";
