@@ -20,6 +20,8 @@ export function packageRoot(): string {
 export interface CpuDevice {
   /** "model name" from /proc/cpuinfo (os.cpus() elsewhere) */
   cpuModel: string;
+  /** "family F model M" from /proc/cpuinfo, which tells generations apart when the name does not (VMs often report just "AMD EPYC") */
+  cpuFamilyModel: string | null;
   logicalCpus: number;
   /** threads of the engine's pool */
   threads: number;
@@ -29,13 +31,17 @@ export interface CpuDevice {
 
 export function describeCpu(): CpuDevice {
   let cpuModel = cpus()[0]?.model ?? "unknown";
+  let cpuFamilyModel: string | null = null;
   try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
-    if (m) cpuModel = m[1].trim();
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.+)$`, "m").exec(info)?.[1].trim();
+    cpuModel = field("model name") ?? cpuModel;
+    const family = field("cpu family"), model = field("model");
+    if (family && model) cpuFamilyModel = `family ${family} model ${model}`;
   } catch {
     // not Linux: os.cpus() is the best we have
   }
-  return { cpuModel, logicalCpus: cpus().length, threads: native.getNumThreads(), cpuLevel: native.cpuInfo().level };
+  return { cpuModel, cpuFamilyModel, logicalCpus: cpus().length, threads: native.getNumThreads(), cpuLevel: native.cpuInfo().level };
 }
 
 /** Short hash of HEAD, with "+dirty" when the tree has uncommitted changes; "unknown" outside git. */
@@ -77,6 +83,33 @@ export async function timeRuns(fn: () => unknown, opts: { warmup?: number; runs?
     runsMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   return { medianMs: median(runsMs), minMs: Math.min(...runsMs), runsMs };
+}
+
+/**
+ * Times several functions fairly on a shared, possibly busy machine: every
+ * round runs each function once (in a rotating order) so that a burst of
+ * outside load hits all of them alike; `pauseMs` between calls lets thread
+ * pools that spin after a run (onnxruntime's) go idle first.
+ */
+export async function timeInterleaved<K extends string>(
+  fns: Record<K, () => unknown>,
+  opts: { warmup?: number; runs?: number; pauseMs?: number } = {},
+): Promise<Record<K, Timing>> {
+  const { warmup = 2, runs = 7, pauseMs = 0 } = opts;
+  const names = Object.keys(fns) as K[];
+  const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
+  const pause = () => (pauseMs > 0 ? new Promise((r) => setTimeout(r, pauseMs)) : Promise.resolve());
+  for (let round = 0; round < warmup + runs; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + round) % names.length];
+      await pause();
+      const t0 = process.hrtime.bigint();
+      await fns[name]();
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (round >= warmup) samples[name].push(ms);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, { medianMs: median(samples[n]), minMs: Math.min(...samples[n]), runsMs: samples[n] }])) as Record<K, Timing>;
 }
 
 /** Writes bench/results/<name>-<date>.json under the package root and returns its path. */

@@ -8,10 +8,14 @@
 //   ort prepacked    MatMul with b a constant initializer: packed once at load
 // "ratio" is vramlab / ort MatMul (the goal is >= 1.0); the prepacked column
 // shows ORT's best case, which does no packing inside the timed call.
+// Cases are timed interleaved (bench-util timeInterleaved), so outside load
+// on the machine hits all of them alike. The one-token row is a
+// matrix-vector product (our dot-product path); its speed is set by memory
+// bandwidth, not by the FMA units.
 import * as ort from "onnxruntime-node";
 import { native, type NativeStorage } from "../engine/native-binding.js";
 import { matmul, gemmInfo } from "../engine/kernels/gemm.js";
-import { describeCpu, gitCommit, isoDate, printTable, timeRuns, writeResults, type Timing } from "./bench-util.js";
+import { describeCpu, gitCommit, isoDate, printTable, timeInterleaved, writeResults, type Timing } from "./bench-util.js";
 import { oneNodeModel, OnnxType } from "./onnx-model.js";
 
 interface Shape { name: string; M: number; N: number; K: number }
@@ -22,6 +26,9 @@ const SHAPES: Shape[] = [
   { name: "flux ff up", M: 512, N: 12288, K: 3072 },
   { name: "flux ff down", M: 512, N: 3072, K: 12288 },
   { name: "flux single proj_out", M: 512, N: 3072, K: 15360 },
+  // One token (the batch) through a double block's modulation Linear: a
+  // matrix-vector product, bound by reading the weight from memory.
+  { name: "flux modulation (1 tok)", M: 1, N: 18432, K: 3072 },
 ];
 // bfloat16 weights (ours only: onnxruntime has no bfloat16 MatMul on CPU).
 const BF16_SHAPES: Shape[] = [SHAPES[2], SHAPES[3]];
@@ -47,27 +54,25 @@ function storageOf(data: ArrayBufferView): NativeStorage {
   return s;
 }
 const gflops = (s: Shape, t: Timing) => (2 * s.M * s.N * s.K) / (t.medianMs * 1e6);
+const bestGflops = (s: Shape, t: Timing) => (2 * s.M * s.N * s.K) / (t.minMs * 1e6);
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
-const runsFor = (s: Shape) => (2 * s.M * s.N * s.K > 2e10 ? 5 : 7);
+const runsFor = (s: Shape) => (2 * s.M * s.N * s.K > 2e10 ? 5 : 9);
 
-async function timeVramlab(s: Shape, weightDtype: "float32" | "bfloat16"): Promise<Timing> {
-  const a = storageOf(randomFloats(s.M * s.K));
-  const w32 = randomFloats(s.N * s.K);
-  const w = storageOf(weightDtype === "float32" ? w32 : toBf16(w32));
+/** A vramlab matmul ready to run: out = a @ W^T, W [N,K] in `weightDtype`. */
+function vramlabCase(s: Shape, a: Float32Array, w: Float32Array, weightDtype: "float32" | "bfloat16") {
+  const sa = storageOf(a), sw = storageOf(weightDtype === "float32" ? w : toBf16(w));
   const out = new native.Storage(s.M * s.N * 4);
-  try {
-    return await timeRuns(() => matmul(out, "float32", a, "float32", w, weightDtype, null, "float32", s.M, s.N, s.K, true), { runs: runsFor(s) });
-  } finally {
-    for (const x of [a, w, out]) x.free();
-  }
+  return {
+    run: () => matmul(out, "float32", sa, "float32", sw, weightDtype, null, "float32", s.M, s.N, s.K, true),
+    dispose: () => { for (const x of [sa, sw, out]) x.free(); },
+  };
 }
 
 type OrtVariant = "matmul" | "gemmTransB" | "prepacked";
 
-async function timeOrt(s: Shape, variant: OrtVariant): Promise<Timing> {
-  const a = new ort.Tensor("float32", randomFloats(s.M * s.K), [s.M, s.K]);
+/** An onnxruntime session for one variant (see the file comment), created once. */
+async function ortCase(s: Shape, variant: OrtVariant, a: Float32Array, b: Float32Array) {
   const bDims = variant === "gemmTransB" ? [s.N, s.K] : [s.K, s.N];
-  const bData = randomFloats(s.N * s.K);
   const inputs = [{ name: "a", elemType: OnnxType.float, dims: [s.M, s.K] }];
   if (variant !== "prepacked") inputs.push({ name: "b", elemType: OnnxType.float, dims: bDims });
   const model = oneNodeModel({
@@ -76,31 +81,32 @@ async function timeOrt(s: Shape, variant: OrtVariant): Promise<Timing> {
       : { opType: "MatMul", inputs: ["a", "b"], outputs: ["y"] },
     inputs,
     outputs: [{ name: "y", elemType: OnnxType.float, dims: [s.M, s.N] }],
-    initializers: variant === "prepacked" ? [{ name: "b", elemType: OnnxType.float, dims: bDims, data: bData }] : [],
+    initializers: variant === "prepacked" ? [{ name: "b", elemType: OnnxType.float, dims: bDims, data: b }] : [],
   });
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // Pool threads that spin after a run would steal a core from the next
+    // timed call (ours or another session's); one large op per run gains
+    // nothing from spinning.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   });
-  const feeds: Record<string, ort.Tensor> = { a };
-  if (variant !== "prepacked") feeds.b = new ort.Tensor("float32", bData, bDims);
-  try {
-    return await timeRuns(() => session.run(feeds), { runs: runsFor(s) });
-  } finally {
-    await session.release();
-  }
+  const feeds: Record<string, ort.Tensor> = { a: new ort.Tensor("float32", a, [s.M, s.K]) };
+  if (variant !== "prepacked") feeds.b = new ort.Tensor("float32", b, bDims);
+  return { run: () => session.run(feeds), dispose: () => session.release() };
 }
 
-// onnxruntime's pool threads spin for a moment after each run; let them go
-// idle before timing the other library.
-const settle = () => new Promise((r) => setTimeout(r, 200));
+// A short pause between timed calls, so each starts on an idle machine.
+const PAUSE_MS = 50;
 
 interface Row {
   shape: string; M: number; N: number; K: number; weights: string;
-  vramlabMs: number; vramlabGflops: number;
+  /** median wall time of vramlab's matmul, and GFLOP/s from the median and from the fastest run */
+  vramlabMs: number; vramlabGflops: number; vramlabBestGflops: number;
   ortMatMulGflops: number | null; ortGemmTransBGflops: number | null; ortPrepackedGflops: number | null;
+  ortMatMulBestGflops: number | null;
   /** vramlab / ort MatMul, or for bf16 weights vramlab bf16 / vramlab fp32 */
   ratio: number | null;
   ratioVsPrepacked: number | null;
@@ -111,38 +117,48 @@ async function main(): Promise<void> {
   const blocking = gemmInfo();
   console.log(`cpu-gemm: ${device.cpuModel}, ${device.threads} threads, ${device.cpuLevel} (MR ${blocking.mr} NR ${blocking.nr} KC ${blocking.kc} NC ${blocking.nc} MC ${blocking.mc}), onnxruntime-node ${ort.env.versions.node ?? "?"}`);
   const rows: Row[] = [];
-  const fp32Gflops = new Map<string, number>();
   for (const s of SHAPES) {
-    const ours = await timeVramlab(s, "float32");
-    await settle();
-    const ortMatMul = await timeOrt(s, "matmul");
-    await settle();
-    const ortGemm = await timeOrt(s, "gemmTransB");
-    await settle();
-    const ortPre = await timeOrt(s, "prepacked");
-    await settle();
-    const g = gflops(s, ours);
-    fp32Gflops.set(s.name, g);
+    // The timing does not depend on the values, so all cases share one A and one B.
+    const a = randomFloats(s.M * s.K), b = randomFloats(s.N * s.K);
+    const ours = vramlabCase(s, a, b, "float32");
+    const orts = {
+      matmul: await ortCase(s, "matmul", a, b),
+      gemmTransB: await ortCase(s, "gemmTransB", a, b),
+      prepacked: await ortCase(s, "prepacked", a, b),
+    };
+    const t = await timeInterleaved({
+      vramlab: ours.run,
+      ortMatMul: orts.matmul.run,
+      ortGemmTransB: orts.gemmTransB.run,
+      ortPrepacked: orts.prepacked.run,
+    }, { runs: runsFor(s), pauseMs: PAUSE_MS });
+    ours.dispose();
+    for (const o of Object.values(orts)) await o.dispose();
+    const g = gflops(s, t.vramlab);
     const row: Row = {
       shape: s.name, M: s.M, N: s.N, K: s.K, weights: "float32",
-      vramlabMs: round(ours.medianMs, 2), vramlabGflops: round(g),
-      ortMatMulGflops: round(gflops(s, ortMatMul)), ortGemmTransBGflops: round(gflops(s, ortGemm)), ortPrepackedGflops: round(gflops(s, ortPre)),
-      ratio: round(g / gflops(s, ortMatMul), 3), ratioVsPrepacked: round(g / gflops(s, ortPre), 3),
+      vramlabMs: round(t.vramlab.medianMs, 2), vramlabGflops: round(g), vramlabBestGflops: round(bestGflops(s, t.vramlab)),
+      ortMatMulGflops: round(gflops(s, t.ortMatMul)), ortGemmTransBGflops: round(gflops(s, t.ortGemmTransB)), ortPrepackedGflops: round(gflops(s, t.ortPrepacked)),
+      ortMatMulBestGflops: round(bestGflops(s, t.ortMatMul)),
+      ratio: round(g / gflops(s, t.ortMatMul), 3), ratioVsPrepacked: round(g / gflops(s, t.ortPrepacked), 3),
     };
     rows.push(row);
     console.log(`  ${s.name} ${s.M}x${s.N}x${s.K}: vramlab ${row.vramlabGflops} GFLOP/s, ort MatMul ${row.ortMatMulGflops}, ort Gemm transB ${row.ortGemmTransBGflops}, ort prepacked ${row.ortPrepackedGflops}`);
   }
   for (const s of BF16_SHAPES) {
-    const ours = await timeVramlab(s, "bfloat16");
-    const g = gflops(s, ours);
-    const fp32 = fp32Gflops.get(s.name) ?? null;
+    const a = randomFloats(s.M * s.K), b = randomFloats(s.N * s.K);
+    const bf16 = vramlabCase(s, a, b, "bfloat16"), fp32 = vramlabCase(s, a, b, "float32");
+    const t = await timeInterleaved({ bf16: bf16.run, fp32: fp32.run }, { runs: runsFor(s) });
+    bf16.dispose();
+    fp32.dispose();
+    const g = gflops(s, t.bf16);
     rows.push({
       shape: s.name, M: s.M, N: s.N, K: s.K, weights: "bfloat16",
-      vramlabMs: round(ours.medianMs, 2), vramlabGflops: round(g),
-      ortMatMulGflops: null, ortGemmTransBGflops: null, ortPrepackedGflops: null,
-      ratio: fp32 ? round(g / fp32, 3) : null, ratioVsPrepacked: null,
+      vramlabMs: round(t.bf16.medianMs, 2), vramlabGflops: round(g), vramlabBestGflops: round(bestGflops(s, t.bf16)),
+      ortMatMulGflops: null, ortGemmTransBGflops: null, ortPrepackedGflops: null, ortMatMulBestGflops: null,
+      ratio: round(g / gflops(s, t.fp32), 3), ratioVsPrepacked: null,
     });
-    console.log(`  ${s.name} bf16 weights: vramlab ${round(g)} GFLOP/s`);
+    console.log(`  ${s.name} bf16 weights: vramlab ${round(g)} GFLOP/s (fp32 weights in the same rounds: ${round(gflops(s, t.fp32))})`);
   }
 
   const path = writeResults("cpu-gemm", {
@@ -151,7 +167,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     device: { ...device, gemm: blocking },
     onnxruntime: { version: ort.env.versions.node ?? null, intraOpNumThreads: threads },
-    notes: "GFLOP/s = 2*M*N*K / median wall time. vramlab: out = a @ W^T, W [N,K] (transB), fp32 accumulation, W packed per call. ratio = vramlab / ort MatMul (b a graph input); for bfloat16 weights ratio = vramlab bf16 / vramlab fp32.",
+    notes: "GFLOP/s = 2*M*N*K / median wall time (Best: fastest run). Each round runs every case once, interleaved. vramlab: out = a @ W^T, W [N,K] (transB), fp32 accumulation, W packed per call. ratio = vramlab / ort MatMul (b a graph input); for bfloat16 weights ratio = vramlab bf16 / vramlab fp32 weights, timed in the same rounds.",
     rows,
   });
   console.log(`\nwrote ${path}\n`);

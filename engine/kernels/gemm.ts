@@ -24,6 +24,12 @@ declare module "../native-binding.js" {
       bias: NativeStorage | null, biasDtype: number,
       M: number, N: number, K: number, transB: boolean,
     ): void;
+    gemmF32(
+      M: number, N: number, K: number,
+      a: NativeStorage, aOffset: number, lda: number,
+      b: NativeStorage, bOffset: number, ldb: number, transB: boolean,
+      c: NativeStorage, cOffset: number, ldc: number, accumulate: boolean,
+    ): void;
     gemmInfo(): GemmInfo;
   }
 }
@@ -43,6 +49,22 @@ export function matmul(
   M: number, N: number, K: number, transB: boolean,
 ): void {
   native.matmul(out, dtypeCode(outDtype), a, dtypeCode(aDtype), b, dtypeCode(bDtype), bias, dtypeCode(biasDtype), M, N, K, transB);
+}
+
+/**
+ * float32 GEMM on strided views (the C++ gemm_f32): c[M,N] = a[M,K] @ op(b),
+ * or += when `accumulate`. Each operand is a row-major view starting at an
+ * element offset with its own leading dimension (lda >= K; ldb >= K when
+ * transB (b is [N,K]), else >= N; ldc >= N), so blocks of larger tensors
+ * (heads, batches) are multiplied in place. `c` must not overlap `a` or `b`.
+ */
+export function gemmF32(
+  M: number, N: number, K: number,
+  a: NativeStorage, aOffset: number, lda: number,
+  b: NativeStorage, bOffset: number, ldb: number, transB: boolean,
+  c: NativeStorage, cOffset: number, ldc: number, accumulate: boolean,
+): void {
+  native.gemmF32(M, N, K, a, aOffset, lda, b, bOffset, ldb, transB, c, cOffset, ldc, accumulate);
 }
 
 /** The GEMM build in use (instruction set and block sizes). */

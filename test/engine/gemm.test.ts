@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { native, type NativeStorage } from "../../engine/native-binding.js";
-import { matmul, gemmInfo } from "../../engine/kernels/gemm.js";
+import { matmul, gemmF32, gemmInfo } from "../../engine/kernels/gemm.js";
 import type { DType } from "../../engine/dtype.js";
 
 type FloatDType = "float32" | "float16" | "bfloat16";
@@ -93,8 +93,6 @@ function randomValues(d: FloatDType, n: number): Float64Array {
 interface Case {
   M: number; N: number; K: number; transB: boolean;
   aD: FloatDType; bD: FloatDType; outD: FloatDType; biasD: FloatDType | null;
-  /** rows of the result to compare (default: all) */
-  rows?: number[];
 }
 
 function runAndCheck(c: Case): void {
@@ -109,8 +107,7 @@ function runAndCheck(c: Case): void {
     const out = load(outD, sout, M * N);
     const outUnit = outD === "float32" ? 0 : outD === "float16" ? 2 ** -11 : 2 ** -8;
     const outAbs = outD === "float16" ? 2 ** -24 : 0;
-    const rows = c.rows ?? Array.from({ length: M }, (_, i) => i);
-    for (const i of rows) {
+    for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let ref = bias ? bias[j] : 0;
         let mag = bias ? Math.abs(bias[j]) : 0;
@@ -123,7 +120,7 @@ function runAndCheck(c: Case): void {
         const tol = accTol + outUnit * (Math.abs(ref) + accTol) + outAbs;
         const got = out[i * N + j];
         if (!(Math.abs(got - ref) <= tol)) {
-          assert.fail(`${JSON.stringify({ ...c, rows: undefined })}: out[${i},${j}] = ${got}, expected ${ref} +- ${tol}`);
+          assert.fail(`${JSON.stringify(c)}: out[${i},${j}] = ${got}, expected ${ref} +- ${tol}`);
         }
       }
     }
@@ -142,7 +139,7 @@ test(`gemm path under test: ${info.level}`, () => {
 });
 
 test("odd and tiny shapes, float32, transB / bias variations", () => {
-  for (const [M, N, K] of [[1, 1, 1], [7, 13, 5], [65, 129, 33], [1, 300, 70], [31, 1, 17], [3, 5, 0]]) {
+  for (const [M, N, K] of [[1, 1, 1], [7, 13, 5], [65, 129, 33], [1, 300, 70], [4, 2 * info.nr + 1, 2 * info.kc + 3], [31, 1, 17], [3, 5, 0]]) {
     for (const transB of [false, true])
       for (const biasD of [null, "float32"] as const)
         runAndCheck({ M, N, K, transB, aD: "float32", bD: "float32", outD: "float32", biasD });
@@ -156,24 +153,71 @@ test("every combination of float32/float16/bfloat16 for a, b, bias and out", () 
         for (const transB of [false, true]) {
           runAndCheck({ M: 23, N: 37, K: 41, transB, aD, bD, outD, biasD: null });
           runAndCheck({ M: 9, N: 45, K: 19, transB, aD, bD, outD, biasD: FLOAT_DTYPES[(aD.length + bD.length + outD.length) % 3] });
+          // M <= 4 with transB takes the dot-product (GEMV) path.
+          runAndCheck({ M: 3, N: 13, K: 37, transB, aD, bD, outD, biasD: FLOAT_DTYPES[(aD.length + outD.length) % 3] });
         }
 });
 
 test("shapes crossing every block edge (micro-tile, KC, NC, MC)", () => {
   const { mr, nr, kc, nc, mc } = info;
-  const M = mc + mr + 1, N = nc + nr + 3, K = kc + 7;
-  // Rows (the JS reference is the slow part): the first and last two
-  // micro-panels in full, and every 17th row between, which lands on every
-  // position inside a micro-panel and next to each MC block boundary.
-  const rows = Array.from({ length: M }, (_, i) => i).filter((i) => i < 2 * mr || i >= M - 2 * mr || i % 17 === 0);
-  runAndCheck({ M, N, K, transB: true, aD: "float32", bD: "float32", outD: "float32", biasD: "float32", rows });
-  runAndCheck({ M, N, K, transB: false, aD: "float32", bD: "float32", outD: "float32", biasD: null, rows });
-  // Non-float32 outputs with K > KC accumulate in a float scratch first.
-  runAndCheck({ M, N, K, transB: true, aD: "bfloat16", bD: "bfloat16", outD: "bfloat16", biasD: "bfloat16", rows });
-  runAndCheck({ M, N, K, transB: false, aD: "float16", bD: "float32", outD: "float16", biasD: null, rows });
-  // Just below / at the block sizes.
+  // Rows past MC (with a partial micro-panel), K and N kept small.
+  const tall = { M: mc + mr + 1, N: nr + 3, K: 37 };
+  // Columns past NC and K past two KC blocks, with partial micro-tiles.
+  const wide = { M: 2 * mr + 1, N: nc + nr + 3, K: 2 * kc + 7 };
+  for (const shape of [tall, wide]) {
+    runAndCheck({ ...shape, transB: true, aD: "float32", bD: "float32", outD: "float32", biasD: "float32" });
+    runAndCheck({ ...shape, transB: false, aD: "float32", bD: "float32", outD: "float32", biasD: null });
+    // Non-float32 outputs with K > KC accumulate in a float scratch first.
+    runAndCheck({ ...shape, transB: true, aD: "bfloat16", bD: "bfloat16", outD: "bfloat16", biasD: "bfloat16" });
+    runAndCheck({ ...shape, transB: false, aD: "float16", bD: "float32", outD: "float16", biasD: null });
+  }
+  // Exactly at / just below the block sizes.
   runAndCheck({ M: mr, N: nr, K: kc, transB: true, aD: "float32", bD: "bfloat16", outD: "float32", biasD: null });
   runAndCheck({ M: mr - 1, N: nc - 1, K: kc - 1, transB: false, aD: "float32", bD: "float16", outD: "float32", biasD: "float32" });
+});
+
+test("gemmF32 on strided views, with and without accumulate", () => {
+  const { mr, nr, kc } = info;
+  for (const [M, N, K] of [[5, 7, 3], [2, 9, 21], [2 * mr + 3, 2 * nr + 5, kc + 11]]) {
+    for (const transB of [false, true])
+      for (const accumulate of [false, true]) {
+        // Each operand sits at an offset inside a larger buffer with padded rows.
+        const lda = K + 3, ldb = (transB ? K : N) + 2, ldc = N + 5;
+        const aOff = 7, bOff = 3, cOff = 11;
+        const a = randomValues("float32", aOff + M * lda), b = randomValues("float32", bOff + (transB ? N : K) * ldb);
+        const c0 = randomValues("float32", cOff + M * ldc + 4);
+        const sa = store("float32", a), sb = store("float32", b), sc = store("float32", c0);
+        try {
+          gemmF32(M, N, K, sa, aOff, lda, sb, bOff, ldb, transB, sc, cOff, ldc, accumulate);
+          const c = load("float32", sc, c0.length);
+          for (let idx = 0; idx < c0.length; idx++) {
+            const rel = idx - cOff, i = Math.floor(rel / ldc), j = rel - i * ldc;
+            if (rel < 0 || i >= M || j >= N) {
+              assert.equal(c[idx], c0[idx], `element ${idx} outside the c view changed`);
+              continue;
+            }
+            let ref = accumulate ? c0[idx] : 0, mag = Math.abs(ref);
+            for (let k = 0; k < K; k++) {
+              const p = a[aOff + i * lda + k] * (transB ? b[bOff + j * ldb + k] : b[bOff + k * ldb + j]);
+              ref += p;
+              mag += Math.abs(p);
+            }
+            const tol = (K + 1) * 2 ** -24 * mag;
+            assert.ok(Math.abs(c[idx] - ref) <= tol, `c[${i},${j}] = ${c[idx]}, expected ${ref} +- ${tol} (M=${M} N=${N} K=${K} transB=${transB} accumulate=${accumulate})`);
+          }
+        } finally {
+          for (const s of [sa, sb, sc]) s.free();
+        }
+      }
+  }
+  const s = new native.Storage(64 * 4);
+  try {
+    assert.throws(() => gemmF32(4, 4, 4, s, 0, 4, s, 16, 4, false, s, 60, 4, false), RangeError);
+    assert.throws(() => gemmF32(4, 4, 4, s, 0, 3, s, 16, 4, false, s, 32, 4, false), /leading dimension/);
+    assert.throws(() => gemmF32(4, 4, 4, s, 0, 4, s, 16, 4, false, s, 8, 4, false), /overlap/);
+  } finally {
+    s.free();
+  }
 });
 
 test("results do not depend on the thread count", () => {

@@ -1,6 +1,6 @@
 // CPU matmul: run-time choice of the AVX-512 / AVX2 / portable GEMM build,
 // the split of the work over the thread pool, the portable micro-kernel, and
-// the exported `matmul` / `gemmInfo` functions.
+// the exported `matmul`, `gemmF32` and `gemmInfo` functions.
 #include "gemm.h"
 
 #include <exception>
@@ -44,6 +44,14 @@ struct PortableIsa {
   static void pack_b_trans(const void* src, size_t ldb, DType d, size_t kc, size_t cols, float* dst) {
     for (size_t j = 0; j < NR; j++)
       for (size_t k = 0; k < kc; k++) dst[k * NR + j] = j < cols ? load(src, d, j * ldb + k) : 0.f;
+  }
+  static void dot_block(const float* A, size_t lda, size_t m, const void* W, size_t ldw, DType d, size_t K, size_t cols, float* out) {
+    for (size_t i = 0; i < m; i++)
+      for (size_t j = 0; j < cols; j++) {
+        float acc = 0.f;
+        for (size_t k = 0; k < K; k++) acc += A[i * lda + k] * load(W, d, j * ldw + k);
+        out[i * 4 + j] = acc;
+      }
   }
   static void epilogue(const float* C, size_t ldc, size_t mr, size_t nr, const float* bias, void* out, size_t ldo, DType d) {
     for (size_t i = 0; i < mr; i++)
@@ -182,6 +190,43 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Elements a row-major [rows, cols] view with leading dimension ld spans.
+size_t view_extent(size_t rows, size_t cols, size_t ld, const char* what) {
+  if (ld < cols) throw std::invalid_argument(std::string("gemmF32: the leading dimension of ") + what + " is smaller than its row length");
+  if (rows == 0 || cols == 0) return 0;
+  return checked_mul(rows - 1, ld, what) + cols;
+}
+
+// gemmF32(M, N, K, a, aOffset, lda, b, bOffset, ldb, transB, c, cOffset, ldc, accumulate)
+// The float32 gemm_f32 on strided views of storages (offsets in elements):
+// c[M,N] (=|+=) a[M,K] @ op(b).
+Napi::Value GemmF32(const Napi::CallbackInfo& info) {
+  if (info.Length() < 14) throw std::invalid_argument("gemmF32 expects 14 arguments (M, N, K, a, aOffset, lda, b, bOffset, ldb, transB, c, cOffset, ldc, accumulate)");
+  int64_t v[9];
+  const size_t idx[9] = {0, 1, 2, 4, 5, 7, 8, 11, 12};
+  const char* names[9] = {"gemmF32: M", "gemmF32: N", "gemmF32: K", "gemmF32: aOffset", "gemmF32: lda", "gemmF32: bOffset", "gemmF32: ldb", "gemmF32: cOffset", "gemmF32: ldc"};
+  for (int i = 0; i < 9; i++) {
+    v[i] = arg_int(info, idx[i], names[i]);
+    if (v[i] < 0) throw std::invalid_argument(std::string(names[i]) + " must be non-negative");
+  }
+  const size_t M = v[0], N = v[1], K = v[2], a_off = v[3], lda = v[4], b_off = v[5], ldb = v[6], c_off = v[7], ldc = v[8];
+  const bool transB = arg_bool(info, 9, "gemmF32: transB");
+  const bool accumulate = arg_bool(info, 13, "gemmF32: accumulate");
+  const size_t a_n = view_extent(M, K, lda, "a");
+  const size_t b_n = transB ? view_extent(N, K, ldb, "b") : view_extent(K, N, ldb, "b");
+  const size_t c_n = view_extent(M, N, ldc, "c");
+  check_fits(info[3], DType::float32, a_off, a_n, "gemmF32: a");
+  check_fits(info[6], DType::float32, b_off, b_n, "gemmF32: b");
+  check_fits(info[10], DType::float32, c_off, c_n, "gemmF32: c");
+  float* a = reinterpret_cast<float*>(storage_ptr(info[3], "gemmF32: a")) + a_off;
+  float* b = reinterpret_cast<float*>(storage_ptr(info[6], "gemmF32: b")) + b_off;
+  float* c = reinterpret_cast<float*>(storage_ptr(info[10], "gemmF32: c")) + c_off;
+  auto overlaps = [&](const float* x, size_t xn) { return c_n && xn && x < c + c_n && c < x + xn; };
+  if (overlaps(a, a_n) || overlaps(b, b_n)) throw std::invalid_argument("gemmF32: c must not overlap a or b");
+  gemm_f32(M, N, K, a, lda, b, ldb, transB, c, ldc, accumulate);
+  return info.Env().Undefined();
+}
+
 // gemmInfo() -> { level, mr, nr, kc, nc, mc }: the blocking of the active path.
 Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
   const GemmBlocking& b = active_path().blocking;
@@ -197,6 +242,7 @@ Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
 
 void Register(Napi::Env env, Napi::Object exports) {
   VL_EXPORT("matmul", Matmul);
+  VL_EXPORT("gemmF32", GemmF32);
   VL_EXPORT("gemmInfo", GemmInfo);
 }
 VL_REGISTER(Register);

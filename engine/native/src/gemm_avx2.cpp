@@ -68,7 +68,13 @@ inline void transpose8(__m256 r[8]) {
 struct Avx2Isa {
   static constexpr size_t MR = 6, NR = 16, KC = 256, NC = 512, MC = 2016;
 
-  static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
+  // Not inlined: as its own function the accumulators stay in registers
+  // through the C update instead of being spilled around the driver's code.
+  __attribute__((noinline)) static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
+    for (size_t i = 0; i < MR; i++) {  // C is needed only after the k loop: fetch it meanwhile
+      _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + NR - 1), _MM_HINT_T0);
+    }
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (size_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -128,7 +134,7 @@ struct Avx2Isa {
           const size_t col = half * 8 + j;
           const char* row = base + (col * ldb + k0) * es;
           if (col < cols) {
-            _mm_prefetch(row + 256, _MM_HINT_T0);  // parallel row streams: help the prefetcher
+            _mm_prefetch(row + 256, _MM_HINT_T1);  // parallel row streams: help the prefetcher (into L2)
             r[j] = load8(row, d, kn);
           } else {
             r[j] = _mm256_setzero_ps();
@@ -138,6 +144,39 @@ struct Avx2Isa {
         for (size_t k = 0; k < kn; k++) _mm256_store_ps(dst + (k0 + k) * NR + half * 8, r[k]);
       }
     }
+  }
+
+  // out[i*4 + j] = dot(A row i, W row j) for i < m, j < cols (both <= 4).
+  static void dot_block(const float* A, size_t lda, size_t m, const void* W, size_t ldw, DType d, size_t K, size_t cols, float* out) {
+    switch (m) {
+      case 1: dot_rows<1>(A, lda, W, ldw, d, K, cols, out); break;
+      case 2: dot_rows<2>(A, lda, W, ldw, d, K, cols, out); break;
+      case 3: dot_rows<3>(A, lda, W, ldw, d, K, cols, out); break;
+      default: dot_rows<4>(A, lda, W, ldw, d, K, cols, out); break;
+    }
+  }
+  template <size_t M>
+  static void dot_rows(const float* A, size_t lda, const void* W, size_t ldw, DType d, size_t K, size_t cols, float* out) {
+    const size_t es = elem_size(d);
+    const char* w[4];
+    for (size_t j = 0; j < 4; j++) w[j] = static_cast<const char*>(W) + (j < cols ? j : 0) * ldw * es;  // spare rows repeat row 0
+    __m256 acc[M][4];
+    for (size_t i = 0; i < M; i++)
+      for (size_t j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_ps();
+    for (size_t k = 0; k < K; k += 8) {
+      const size_t kn = K - k;  // load8 zero-fills the tail
+      __m256 wv[4], av[M];
+      for (size_t j = 0; j < 4; j++) wv[j] = load8(w[j] + k * es, d, kn);
+      for (size_t i = 0; i < M; i++) av[i] = load8(A + i * lda + k, DType::float32, kn);
+      for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < 4; j++) acc[i][j] = _mm256_fmadd_ps(av[i], wv[j], acc[i][j]);
+    }
+    for (size_t i = 0; i < M; i++)
+      for (size_t j = 0; j < 4; j++) {
+        const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc[i][j]), _mm256_extractf128_ps(acc[i][j], 1));
+        const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        out[i * 4 + j] = _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+      }
   }
 
   static void epilogue(const float* C, size_t ldc, size_t mr, size_t nr, const float* bias, void* out, size_t ldo, DType d) {

@@ -9,11 +9,13 @@
 //
 // Loop nest (GotoBLAS/BLIS order, written for row-major C):
 //   ic over M in MC rows
-//     pc over K in KC      pack A[ic.., pc..] into MR-row panels (once)
-//       jc over N in NC    pack B[pc.., jc..] into NR-column panels (~L2)
-//         ir over MR rows  the A panel (MR x KC) stays in L1
-//           jr over NR     micro-kernel: MR x NR of C in registers,
-//                          streaming one KC x NR panel of B from L2
+//     pc over K in KC      pack A[ic.., pc..] into MR-row panels (A is packed once)
+//       jc over N in NC    pack B[pc.., jc..] into NR-column panels (held in L2)
+//         ir over MR rows  one A panel (MR x KC) stays in L1 ...
+//           jr over NR     ... while the micro-kernel (MR x NR of C in
+//                          registers) streams the KC x NR panels of B from L2
+// M and K are cut into equal blocks of at most MC / KC, so no thin
+// remainder block costs an extra packing of B or an extra pass over C.
 // Isa provides:
 //   MR, NR, KC, NC, MC                       blocking (MC % MR == 0, NC % NR == 0)
 //   kernel(kc, Ap, Bp, C, ldc, add)          C[MR x NR] (=|+=) Ap * Bp
@@ -21,6 +23,13 @@
 //   pack_a_panel(A, lda, dtype, rows, kc, dst)  one MR-row panel, [k][MR]
 //   pack_b_trans(B, ldb, dtype, kc, cols, dst)  one NR panel from B[N,K] rows
 //   epilogue(C, ldc, mr, nr, bias, out, ldo, dtype)  C (+bias) -> out[dtype]
+//   dot_block(A, lda, m, W, ldw, dtype, K, cols, out)  out[i][j] = A_i . W_j
+//                                            (i < m <= 4, j < cols <= 4, out is 4x4)
+//
+// A product with few rows and B given as [N,K] (a Linear on one token, e.g.
+// a modulation layer: M = batch) is memory-bound on reading B, and packing B
+// for it would cost more than the product; it takes the dot-product path
+// (gemv_tile), which streams each row of B once.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -50,12 +59,13 @@ namespace gemm_detail {
 
 static inline size_t dtype_size(DType d) { return d == DType::float32 ? 4 : 2; }
 
-// Grow-only, 64-byte aligned scratch owned by one thread. Templated on the
-// Isa so each instruction-set build has its own copy (see the file comment).
+// 64-byte aligned float scratch. Templated on the Isa so each
+// instruction-set build has its own copy (see the file comment).
 template <class Isa>
 struct Scratch {
   float* ptr = nullptr;
   size_t cap = 0;
+  // Grows (never shrinks) to at least n floats; the contents are not kept.
   float* get(size_t n) {
     if (n > cap) {
       std::free(ptr);
@@ -66,6 +76,9 @@ struct Scratch {
     }
     return ptr;
   }
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
   ~Scratch() { std::free(ptr); }
 };
 
@@ -88,49 +101,23 @@ void pack_b(const GemmProblem& p, size_t row0, size_t kc, size_t col0, size_t nc
   constexpr size_t NR = Isa::NR;
   const size_t es = dtype_size(p.b_dtype);
   const char* base = static_cast<const char*>(p.B);
-  for (size_t j0 = 0; j0 < nc; j0 += NR) {
-    float* panel = dst + j0 * kc;
-    const size_t cols = std::min(NR, nc - j0);
-    if (p.transB) {
-      // B is [N,K]: the panel is a transpose of `cols` rows of B.
-      Isa::pack_b_trans(base + ((col0 + j0) * p.ldb + row0) * es, p.ldb, p.b_dtype, kc, cols, panel);
-    } else {
-      for (size_t k = 0; k < kc; k++) {
-        const char* src = base + ((row0 + k) * p.ldb + col0 + j0) * es;
-        float* out = panel + k * NR;
-        Isa::load_row(src, p.b_dtype, cols, out);
-        for (size_t j = cols; j < NR; j++) out[j] = 0.f;
-      }
+  if (p.transB) {
+    // B is [N,K]: each panel is a transpose of up to NR rows of B.
+    for (size_t j0 = 0; j0 < nc; j0 += NR)
+      Isa::pack_b_trans(base + ((col0 + j0) * p.ldb + row0) * es, p.ldb, p.b_dtype, kc, std::min(NR, nc - j0), dst + j0 * kc);
+    return;
+  }
+  // B is [K,N]: read each row segment front to back, dealing it out to the panels.
+  for (size_t k = 0; k < kc; k++) {
+    const char* src = base + ((row0 + k) * p.ldb + col0) * es;
+    for (size_t j0 = 0; j0 < nc; j0 += NR) {
+      const size_t cols = std::min(NR, nc - j0);
+      float* out = dst + j0 * kc + k * NR;
+      Isa::load_row(src + j0 * es, p.b_dtype, cols, out);
+      for (size_t j = cols; j < NR; j++) out[j] = 0.f;
     }
   }
 }
-
-// Streams the source of the next B block into the caches while the kernels
-// work on the current one. Packing B reads NR rows as parallel streams,
-// which the hardware prefetcher follows poorly, so without this the packing
-// waits on DRAM; spread over the kernel calls, the reads overlap the math.
-template <class Isa>
-struct NextBlockPrefetcher {
-  const char* base = nullptr;
-  size_t rows = 0, row_lines = 0, stride = 0, per_step = 0, row = 0, line = 0;
-
-  // `nrows` rows of `row_bytes` bytes, `stride` bytes apart, over `steps` calls of step().
-  void start(const char* first, size_t nrows, size_t row_bytes, size_t stride_bytes, size_t steps) {
-    base = first;
-    rows = nrows;
-    row_lines = row_bytes / 64 + 2;  // +2: the region need not start on a cache line
-    stride = stride_bytes;
-    row = line = 0;
-    per_step = (rows * row_lines + steps - 1) / std::max<size_t>(steps, 1);
-  }
-  void stop() { rows = 0; }
-  void step() {
-    for (size_t i = 0; i < per_step && row < rows; i++) {
-      __builtin_prefetch(base + row * stride + line * 64, 0, 2);
-      if (++line == row_lines) { line = 0; row++; }
-    }
-  }
-};
 
 // K == 0: the product is zero, so C is the bias (or zero), or unchanged when accumulating.
 template <class Isa>
@@ -145,6 +132,38 @@ void fill_empty_product(const GemmProblem& p, size_t m0, size_t m1, size_t n0, s
   }
 }
 
+// Rows of A up to which a transB product takes the dot-product path.
+constexpr size_t kGemvMaxRows = 4;
+
+// C rows [m0,m1) (at most kGemvMaxRows) x columns [n0,n1) as dot products of
+// rows of A with rows of B[N,K]; each row of B is read once.
+template <class Isa>
+void gemv_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1, Scratch<Isa>& a_buf) {
+  const size_t m = m1 - m0;
+  const float* a = static_cast<const float*>(p.A) + m0 * p.lda;
+  size_t lda = p.lda;
+  if (p.a_dtype != DType::float32) {
+    float* rows = a_buf.get(m * p.K);
+    const size_t es = dtype_size(p.a_dtype);
+    for (size_t i = 0; i < m; i++)
+      Isa::load_row(static_cast<const char*>(p.A) + (m0 + i) * p.lda * es, p.a_dtype, p.K, rows + i * p.K);
+    a = rows;
+    lda = p.K;
+  }
+  const size_t b_es = dtype_size(p.b_dtype), out_es = dtype_size(p.c_dtype);
+  alignas(64) float dots[4 * 4];
+  for (size_t j = n0; j < n1; j += 4) {
+    const size_t cols = std::min<size_t>(4, n1 - j);
+    Isa::dot_block(a, lda, m, static_cast<const char*>(p.B) + j * p.ldb * b_es, p.ldb, p.b_dtype, p.K, cols, dots);
+    char* out = static_cast<char*>(p.C) + (m0 * p.ldc + j) * out_es;
+    if (p.accumulate) {  // float32 C only
+      for (size_t i = 0; i < m; i++)
+        for (size_t c = 0; c < cols; c++) dots[i * 4 + c] += reinterpret_cast<const float*>(out)[i * p.ldc + c];
+    }
+    Isa::epilogue(dots, 4, m, cols, p.bias ? p.bias + j : nullptr, out, p.ldc, p.c_dtype);
+  }
+}
+
 // Computes rows [m0,m1) x columns [n0,n1) of the problem on the calling thread.
 template <class Isa>
 void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1) {
@@ -152,8 +171,13 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
   static_assert(MC % MR == 0 && NC % NR == 0, "block sizes must be multiples of the micro-tile");
   if (m0 >= m1 || n0 >= n1) return;
 
-  thread_local Scratch<Isa> a_buf, b_buf, c_buf;
+  // Packing buffers are kept per thread (at most MC x KC and KC x NC floats);
+  // the float accumulator for non-float32 outputs can be large, so it lives
+  // only for this call.
+  thread_local Scratch<Isa> a_buf, b_buf;
+  Scratch<Isa> c_buf;
   if (p.K == 0) { fill_empty_product<Isa>(p, m0, m1, n0, n1, c_buf.get(n1 - n0)); return; }
+  if (p.transB && m1 - m0 <= kGemvMaxRows) { gemv_tile<Isa>(p, m0, m1, n0, n1, a_buf); return; }
 
   const size_t tile_m = m1 - m0, tile_n = n1 - n0;
   float* Ap = a_buf.get(std::min(MC, (tile_m + MR - 1) / MR * MR) * std::min(KC, p.K));
@@ -172,45 +196,28 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
 
   // Split the rows into equal MC-sized blocks (B is packed once per block,
   // so a small remainder block would cost a whole extra packing of B).
-  const size_t b_es = dtype_size(p.b_dtype);
-  NextBlockPrefetcher<Isa> prefetch;
   const size_t m_blocks = (tile_m + MC - 1) / MC;
   const size_t mc_step = std::min(MC, ((tile_m + m_blocks - 1) / m_blocks + MR - 1) / MR * MR);
+  // K likewise, in equal blocks (a multiple of 16 for the packing transposes):
+  // a thin last block would cost a whole extra pass over C.
+  const size_t k_blocks = (p.K + KC - 1) / KC;
+  const size_t kc_step = std::min(KC, ((p.K + k_blocks - 1) / k_blocks + 15) / 16 * 16);
   for (size_t ic = m0; ic < m1; ic += mc_step) {
     const size_t mc = std::min(mc_step, m1 - ic);
-    for (size_t pc = 0; pc < p.K; pc += KC) {
-      const size_t kc = std::min(KC, p.K - pc);
+    for (size_t pc = 0; pc < p.K; pc += kc_step) {
+      const size_t kc = std::min(kc_step, p.K - pc);
       const bool first = pc == 0 && !p.accumulate;
       const bool last = pc + kc == p.K;
       pack_a<Isa>(p, ic, mc, pc, kc, Ap);
       for (size_t jc = n0; jc < n1; jc += NC) {
         const size_t nc = std::min(NC, n1 - jc);
         pack_b<Isa>(p, pc, kc, jc, nc, Bp);
-        {
-          // The B block packed after this one: next columns, else next K
-          // block, else the first block again for the next rows of A.
-          size_t next_pc = pc, next_jc = jc + NC, next_ic = ic;
-          if (next_jc >= n1) { next_jc = n0; next_pc = pc + KC; }
-          if (next_pc >= p.K) { next_pc = 0; next_ic = ic + mc_step; }
-          const size_t steps = (mc + MR - 1) / MR * ((nc + NR - 1) / NR);
-          if (next_ic >= m1) {
-            prefetch.stop();
-          } else {
-            const size_t next_kc = std::min(KC, p.K - next_pc), next_nc = std::min(NC, n1 - next_jc);
-            const char* src = static_cast<const char*>(p.B);
-            if (p.transB)
-              prefetch.start(src + (next_jc * p.ldb + next_pc) * b_es, next_nc, next_kc * b_es, p.ldb * b_es, steps);
-            else
-              prefetch.start(src + (next_pc * p.ldb + next_jc) * b_es, next_kc, next_nc * b_es, p.ldb * b_es, steps);
-          }
-        }
         for (size_t ir = 0; ir < mc; ir += MR) {
           const size_t mr = std::min(MR, mc - ir);
           const float* a_panel = Ap + ir * kc;
           for (size_t jr = 0; jr < nc; jr += NR) {
             const size_t nr = std::min(NR, nc - jr);
             const float* b_panel = Bp + jr * kc;
-            prefetch.step();
             float* c;
             size_t ldc;
             if (direct) { c = static_cast<float*>(p.C) + (ic + ir) * p.ldc + jc + jr; ldc = p.ldc; }
