@@ -13,6 +13,8 @@ export interface ModelHook {
   postForward?(module: Module, output: unknown): unknown | Promise<unknown>;
   /** once, when removed; must undo what initialize did */
   deinitialize?(module: Module): void;
+  /** the forward (or a hook inside this one) threw: undo what preForward did; the error propagates */
+  onError?(module: Module, error: unknown): void;
   /** clears per-run state (e.g. a learned execution order) */
   resetState?(module: Module): void;
 }

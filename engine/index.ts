@@ -38,3 +38,4 @@ export { formatBytes, formatTable } from "./format.js";
 export { flattenWeight, rebuildWeight, mapWeight, isTensorSubclass, weightBytes, weightNumel, type Weight, type TensorSubclass } from "./weight.js";
 export * as quant from "./quant/index.js";
 export { quantize, quantizeTensor, autoquant, QTensor, sqnrDb, type SchemeName } from "./quant/index.js";
+export { applyLayerwiseCasting, removeLayerwiseCasting, DEFAULT_SKIP_MODULES_PATTERN, LAYERWISE_CASTING_HOOK, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";

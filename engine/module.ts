@@ -3,7 +3,8 @@
 // between modules, and an AbortSignal stops a run at the next module
 // boundary, leaving every parameter in place so the model stays usable.
 import { currentContext, maybeYield, throwIfAborted, withContext, type ExecContext } from "./context.js";
-import { HookRegistry } from "./hooks.js";
+import { HookRegistry, type ModelHook } from "./hooks.js";
+import { applyLayerwiseCasting, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
 import { keep, scope, untracked } from "./scope.js";
 import { Tensor, formatShape } from "./tensor.js";
 import { getDevice, type Device, type DeviceSpec } from "./device.js";
@@ -210,16 +211,23 @@ export class Module {
     return withContext(ctx, async () => {
       const hooks = this.hookRegistry;
       let a = args;
-      if (hooks) {
-        for (const h of hooks.preOrder()) {
-          if (!h.preForward) continue;
-          const r = await untracked(() => h.preForward!(this, a));
-          if (r) a = r;
+      const entered: ModelHook[] = []; // hooks whose preForward ran, outermost first
+      try {
+        if (hooks) {
+          for (const h of hooks.preOrder()) {
+            entered.push(h);
+            if (!h.preForward) continue;
+            const r = await untracked(() => h.preForward!(this, a));
+            if (r) a = r;
+          }
         }
+        let out = await scope(() => this.forward(...a));
+        if (hooks) for (const h of hooks.postOrder()) if (h.postForward) out = await untracked(() => h.postForward!(this, out));
+        return out;
+      } catch (e) {
+        for (const h of entered.reverse()) untracked(() => h.onError?.(this, e));
+        throw e;
       }
-      let out = await scope(() => this.forward(...a));
-      if (hooks) for (const h of hooks.postOrder()) if (h.postForward) out = await untracked(() => h.postForward!(this, out));
-      return out;
     });
   }
 
@@ -256,6 +264,11 @@ export class Module {
   /** Leaf tensors by dotted name (the tensors themselves, not copies; subclasses flattened). */
   stateDict(): Map<string, Tensor> {
     return new Map([...this.namedTensors()].map(([n, t]) => [n, t]));
+  }
+
+  /** diffusers' model.enable_layerwise_casting: see applyLayerwiseCasting. */
+  enableLayerwiseCasting(options: LayerwiseCastingOptions): LayerwiseCastingSummary {
+    return applyLayerwiseCasting(this, options);
   }
 
   /** Structure as text, like printing a torch module. */

@@ -33,6 +33,8 @@ export interface FluxInputs {
 export class FluxTransformer2DModel extends Model<FluxInputs, Tensor> {
   readonly innerDim: number;
   readonly outChannels: number;
+  /** diffusers' _skip_layerwise_casting_patterns for Flux */
+  readonly skipLayerwiseCastingPatterns = ["pos_embed", "norm"];
 
   constructor(readonly config: FluxConfig, f: ParamFactory) {
     super();
