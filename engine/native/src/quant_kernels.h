@@ -1,0 +1,365 @@
+// Quantization building blocks shared by quant.cpp (quantize / dequantize),
+// quant_gemm.cpp (matmul with a quantized weight) and their *_avx2 / *_avx512
+// builds: element codecs of the quantized formats, packed bit streams, the
+// per-group statistics and the encode / decode / scale loops.
+//
+// The loops below are defined in an anonymous namespace, so each file that
+// includes this header compiles its own copy with its own instruction set
+// (quant_avx2.cpp gets an AVX2 build of the same source) and the linker can
+// never hand a wide-ISA body to a portable caller. Files built with FMA turn
+// fp-contract off, so a*b+c is never fused: every level rounds each float32
+// operation separately and writes identical bytes.
+//
+// Quantized data layout: element i of a tensor (row-major [rows, cols]) is at
+// bits [i*b, (i+1)*b) of a little-endian bit stream (b = 8 for int8 and
+// float8_e4m3fn, 4 for int4 / fp4_e2m1, 5 for fp5_e2m2, 6 for fp6_e3m2), the
+// same packing as the cast kernel. int4 codes are two's complement nibbles.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include "dtype.h"
+
+namespace vl {
+
+// What quantize() computes per group.
+enum class QuantScheme : int { symmetric_int, symmetric_float, asymmetric_int };
+
+// Parameters of one group's encode: q = f(x) with the group's scale (and the
+// asymmetric grid's lowest value).
+struct EncodeParams {
+  QuantScheme scheme;
+  DType qdtype;
+  float scale;
+  float min_val;   // asymmetric: zero - scale * mid (the value of code qmin)
+  float qmin, qmax;
+  int32_t mid;     // asymmetric: stored code = q - mid
+};
+
+// min / max of a group's values and whether it held a NaN (min/max ignore NaN;
+// the flag makes the statistics NaN afterwards, as torch.amax does).
+struct GroupStats {
+  float min = INFINITY, max = -INFINITY;
+  bool nan = false;
+};
+
+// One instruction-set build of the element loops.
+struct QuantLoops {
+  // Merges the statistics of n values into s.
+  void (*stats)(const float* x, size_t n, GroupStats* s);
+  // codes[i] = the code of x[i] (low bits only, as stored), for n values of one group.
+  void (*encode)(const float* x, size_t n, const EncodeParams& p, uint8_t* codes);
+  // out[i] = decoded value (unscaled) of element first+i of the stream q (q_bytes long).
+  void (*decode)(DType qdtype, const uint8_t* q, size_t q_bytes, size_t first, size_t count, float* out);
+  // v[i] = v[i] * scale (+ zero when zero != null), each step rounded to float32.
+  void (*apply_scale)(float* v, size_t n, float scale, const float* zero);
+};
+const QuantLoops& quant_loops_portable();
+const QuantLoops& quant_loops_avx2();
+const QuantLoops& quant_loops_avx512();
+// The build for the running CPU (VRAMLAB_CPU caps it).
+const QuantLoops& quant_loops();
+
+// A quantized [rows, cols] tensor as dequantize() reads it: the scale of row r,
+// group g is scale[r * scale_row_stride + g] (stride 0: every row shares one
+// row of scales); zero is null for symmetric schemes.
+struct QuantView {
+  DType qdtype;
+  const uint8_t* q;
+  size_t q_bytes;  // readable bytes at q (bounds the vector decoders' loads)
+  const float* scale;
+  const float* zero;
+  size_t cols, group, scale_row_stride;
+};
+// out[i] = dequantized float32 value of flat element begin + i, for [begin, end).
+void dequantize_range(const QuantLoops& loops, const QuantView& v, size_t begin, size_t end, float* out);
+
+namespace {
+
+// ---- element formats ---------------------------------------------------------
+
+inline unsigned qdtype_bits(DType d) {
+  switch (d) {
+    case DType::int8: case DType::float8_e4m3fn: return 8;
+    case DType::fp6_e3m2: return 6;
+    case DType::fp5_e2m2: return 5;
+    default: return 4;  // int4, fp4_e2m1
+  }
+}
+inline bool is_quant_float(DType d) {
+  return d == DType::float8_e4m3fn || d == DType::fp6_e3m2 || d == DType::fp5_e2m2 || d == DType::fp4_e2m1;
+}
+inline bool is_quant_int(DType d) { return d == DType::int8 || d == DType::int4; }
+// Largest finite value of a float quantization format.
+inline float quant_float_max(DType d) {
+  switch (d) {
+    case DType::float8_e4m3fn: return 448.0f;
+    case DType::fp6_e3m2: return 28.0f;
+    case DType::fp5_e2m2: return 7.0f;
+    default: return 6.0f;  // fp4_e2m1
+  }
+}
+
+// float8_e4m3fn with saturation: |x| > 448 and inf become +-448 first (the
+// cast kernel's saturate=true), then PyTorch's round-to-nearest-even
+// algorithm; NaN gives 0x7f | sign. Every candidate is computed and one
+// selected (branch-free, so the encode loop vectorises).
+inline uint8_t encode_e4m3fn_saturated(float f) {
+  constexpr uint32_t kMaxBits = 0x43e00000u;       // 448.0f
+  constexpr uint32_t kFirstNan = 1087u << 20;      // 480.0f: first magnitude past max
+  constexpr uint32_t kDenormMagic = 141u << 23;    // float add rounds to the subnormal grid
+  constexpr uint32_t kMinNormal = 121u << 23;      // 2^-6
+  uint32_t bits = f32_bits(f);
+  uint32_t sign = bits & 0x80000000u;
+  uint32_t a = bits ^ sign;
+  a = (a > kMaxBits && a <= 0x7f800000u) ? kMaxBits : a;
+  uint32_t denormal = f32_bits(bits_f32(a) + bits_f32(kDenormMagic)) - kDenormMagic;
+  uint32_t mant_odd = (a >> 20) & 1u;
+  uint32_t normal = (a + (static_cast<uint32_t>(7 - 127) << 23) + 0x7ffffu + mant_odd) >> 20;
+  uint32_t r = a >= kFirstNan ? 0x7fu : (a < kMinNormal ? denormal : normal);
+  return static_cast<uint8_t>(r | (sign >> 24));
+}
+
+// torchao's _f32_to_floatx_unpacked (as in the cast kernel): round to nearest
+// even, magnitudes beyond max and inf saturate, NaN becomes +0.
+template <int E, int M>
+struct SubByteFloatCodec {
+  static constexpr int kBias = (1 << (E - 1)) - 1;
+  static constexpr uint32_t kMaxMagnitudeCode = (1u << (E + M)) - 1;
+  static constexpr int kMaxExp = (1 << E) - 1 - kBias;
+  static constexpr uint32_t kMaxBits = (static_cast<uint32_t>(kMaxExp + 127) << 23) | (((1u << M) - 1) << (23 - M));
+  static constexpr uint32_t kMinNormalBits = static_cast<uint32_t>(1 - kBias + 127) << 23;
+  static constexpr uint32_t kDenormMagic = static_cast<uint32_t>((127 - kBias) + (23 - M) + 1) << 23;
+
+  static uint8_t encode(float f) {
+    uint32_t bits = f32_bits(f);
+    uint32_t sign = bits >> 31;
+    uint32_t a = bits & 0x7fffffffu;
+    uint32_t denormal = f32_bits(bits_f32(a) + bits_f32(kDenormMagic)) - kDenormMagic;
+    uint32_t mant_odd = (a >> (23 - M)) & 1u;
+    uint32_t normal = (a + (static_cast<uint32_t>(kBias - 127) << 23) + ((1u << (22 - M)) - 1) + mant_odd) >> (23 - M);
+    uint32_t r = a >= kMaxBits ? kMaxMagnitudeCode : (a < kMinNormalBits ? denormal : normal);
+    r |= sign << (E + M);
+    return static_cast<uint8_t>(a > 0x7f800000u ? 0u : r);
+  }
+  static float decode(uint32_t code) {
+    uint32_t exp = (code >> M) & ((1u << E) - 1), mant = code & ((1u << M) - 1);
+    float v = exp == 0 ? std::ldexp(static_cast<float>(mant), 1 - kBias - M)
+                       : std::ldexp(static_cast<float>((1u << M) | mant), static_cast<int>(exp) - kBias - M);
+    return (code >> (E + M)) & 1u ? -v : v;
+  }
+};
+using Fp6E3M2Codec = SubByteFloatCodec<3, 2>;
+using Fp5E2M2Codec = SubByteFloatCodec<2, 2>;
+using Fp4E2M1Codec = SubByteFloatCodec<2, 1>;
+
+// e4m3fn NaN decodes to PyTorch's bits 0x7ff00000 | sign, as the cast kernel does.
+inline float decode_e4m3fn(uint8_t c) {
+  uint32_t exp = (c >> 3) & 15u, mant = c & 7u;
+  if (exp == 15 && mant == 7) return bits_f32((static_cast<uint32_t>(c & 0x80) << 24) | 0x7ff00000u);
+  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -9)
+                     : std::ldexp(static_cast<float>(8 + mant), static_cast<int>(exp) - 10);
+  return (c & 0x80) ? -v : v;
+}
+
+// Decoded value of every code of each quantized format.
+struct QuantDecodeTables {
+  alignas(64) float e4m3fn[256];
+  alignas(64) float fp6[64];
+  alignas(64) float fp5[32];
+  alignas(64) float fp4[16];
+  alignas(64) float int4[16];
+  QuantDecodeTables() {
+    for (uint32_t c = 0; c < 256; c++) e4m3fn[c] = decode_e4m3fn(static_cast<uint8_t>(c));
+    for (uint32_t c = 0; c < 64; c++) fp6[c] = Fp6E3M2Codec::decode(c);
+    for (uint32_t c = 0; c < 32; c++) fp5[c] = Fp5E2M2Codec::decode(c);
+    for (uint32_t c = 0; c < 16; c++) fp4[c] = Fp4E2M1Codec::decode(c);
+    for (uint32_t c = 0; c < 16; c++) int4[c] = static_cast<float>(static_cast<int>(c) - (c >= 8 ? 16 : 0));
+  }
+};
+inline const QuantDecodeTables& quant_decode_tables() {
+  static const QuantDecodeTables t;
+  return t;
+}
+// The table of a packed format's codes (int4, fp4, fp5, fp6) or of e4m3fn.
+inline const float* quant_decode_table(DType d) {
+  const QuantDecodeTables& t = quant_decode_tables();
+  switch (d) {
+    case DType::float8_e4m3fn: return t.e4m3fn;
+    case DType::fp6_e3m2: return t.fp6;
+    case DType::fp5_e2m2: return t.fp5;
+    case DType::fp4_e2m1: return t.fp4;
+    default: return t.int4;
+  }
+}
+
+// ---- packed bit streams (element i at bits [i*b, (i+1)*b), little-endian) ---
+
+inline uint32_t read_packed_code(const uint8_t* base, size_t index, unsigned bits) {
+  size_t pos = index * bits;
+  size_t byte = pos >> 3;
+  unsigned shift = pos & 7;
+  uint32_t word = base[byte];
+  if (shift + bits > 8) word |= static_cast<uint32_t>(base[byte + 1]) << 8;
+  return (word >> shift) & ((1u << bits) - 1);
+}
+// Read-modify-write, so neighbouring elements in the same bytes survive.
+inline void write_packed_code(uint8_t* base, size_t index, unsigned bits, uint32_t code) {
+  size_t pos = index * bits;
+  size_t byte = pos >> 3;
+  unsigned shift = pos & 7;
+  uint32_t mask = ((1u << bits) - 1) << shift;
+  uint32_t value = (code << shift) & mask;
+  base[byte] = static_cast<uint8_t>((base[byte] & ~mask) | value);
+  if (shift + bits > 8) base[byte + 1] = static_cast<uint8_t>((base[byte + 1] & ~(mask >> 8)) | (value >> 8));
+}
+// Runs of 8 elements starting at a multiple of 8 fill exactly B bytes: those
+// are read and written whole; the ragged ends go element by element.
+template <unsigned B>
+void unpack_codes_fixed(const uint8_t* base, size_t first, size_t count, uint8_t* codes) {
+  constexpr uint32_t kMask = (1u << B) - 1;
+  size_t i = 0;
+  for (; i < count && (first + i) % 8 != 0; i++) codes[i] = static_cast<uint8_t>(read_packed_code(base, first + i, B));
+  for (; count - i >= 8; i += 8) {
+    const uint8_t* in = base + (first + i) / 8 * B;
+    uint64_t group = 0;
+    for (unsigned b = 0; b < B; b++) group |= static_cast<uint64_t>(in[b]) << (8 * b);
+    for (unsigned k = 0; k < 8; k++) codes[i + k] = static_cast<uint8_t>((group >> (k * B)) & kMask);
+  }
+  for (; i < count; i++) codes[i] = static_cast<uint8_t>(read_packed_code(base, first + i, B));
+}
+// codes must already be masked to B bits.
+template <unsigned B>
+void pack_codes_fixed(uint8_t* base, size_t first, size_t count, const uint8_t* codes) {
+  size_t i = 0;
+  for (; i < count && (first + i) % 8 != 0; i++) write_packed_code(base, first + i, B, codes[i]);
+  for (; count - i >= 8; i += 8) {
+    uint64_t group = 0;
+    for (unsigned k = 0; k < 8; k++) group |= static_cast<uint64_t>(codes[i + k]) << (k * B);
+    uint8_t* out = base + (first + i) / 8 * B;
+    for (unsigned b = 0; b < B; b++) out[b] = static_cast<uint8_t>(group >> (8 * b));
+  }
+  for (; i < count; i++) write_packed_code(base, first + i, B, codes[i]);
+}
+inline void unpack_codes(const uint8_t* base, size_t first, size_t count, unsigned bits, uint8_t* codes) {
+  switch (bits) {
+    case 4: unpack_codes_fixed<4>(base, first, count, codes); return;
+    case 5: unpack_codes_fixed<5>(base, first, count, codes); return;
+    case 6: unpack_codes_fixed<6>(base, first, count, codes); return;
+    default: std::memcpy(codes, base + first, count); return;
+  }
+}
+inline void pack_codes(uint8_t* base, size_t first, size_t count, unsigned bits, const uint8_t* codes) {
+  switch (bits) {
+    case 4: pack_codes_fixed<4>(base, first, count, codes); return;
+    case 5: pack_codes_fixed<5>(base, first, count, codes); return;
+    case 6: pack_codes_fixed<6>(base, first, count, codes); return;
+    default: std::memcpy(base + first, codes, count); return;
+  }
+}
+
+// ---- the element loops (compiled once per instruction-set file) -------------
+
+// min/max skip NaN (a comparison with NaN is false); the flag records it.
+inline void generic_stats(const float* x, size_t n, GroupStats* s) {
+  float lo = s->min, hi = s->max;
+  bool nan = false;
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+    nan |= v != v;
+  }
+  s->min = lo;
+  s->max = hi;
+  s->nan = s->nan || nan;
+}
+
+// Round half to even of a float32 already clamped to |y| <= 2^22: adding and
+// subtracting 1.5 * 2^23 leaves the integer nearest y (the FPU rounds the sum
+// to nearest even). Unlike nearbyint this needs no SSE4.1, so every level uses it.
+inline float round_half_even_small(float y) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (y + kMagic) - kMagic;
+}
+// clamp(round(y), qmin, qmax) == round(clamp(y, qmin, qmax)) for integer bounds;
+// NaN gives code 0 (what PyTorch's float -> int8 conversion gives on x86).
+inline int32_t round_clamped(float y, float qmin, float qmax) {
+  float c = y > qmin ? y : qmin;
+  c = c < qmax ? c : qmax;
+  float r = round_half_even_small(c);
+  return y == y ? static_cast<int32_t>(r) : 0;
+}
+
+inline void generic_encode(const float* x, size_t n, const EncodeParams& p, uint8_t* codes) {
+  const float scale = p.scale, qmin = p.qmin, qmax = p.qmax;
+  switch (p.scheme) {
+    case QuantScheme::symmetric_int: {
+      const uint32_t mask = p.qdtype == DType::int4 ? 0xfu : 0xffu;
+      for (size_t i = 0; i < n; i++)
+        codes[i] = static_cast<uint8_t>(static_cast<uint32_t>(round_clamped(x[i] / scale, qmin, qmax)) & mask);
+      return;
+    }
+    case QuantScheme::asymmetric_int: {
+      // torchao's float zero point: q = round((x - min_val) / scale), min_val = zero - scale * mid.
+      const uint32_t mask = p.qdtype == DType::int4 ? 0xfu : 0xffu;
+      const float min_val = p.min_val;
+      const int32_t mid = p.mid;
+      for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        int32_t q = round_clamped((v - min_val) / scale, qmin, qmax);
+        q = v == v ? q - mid : 0;  // NaN: stored code 0
+        codes[i] = static_cast<uint8_t>(static_cast<uint32_t>(q) & mask);
+      }
+      return;
+    }
+    case QuantScheme::symmetric_float:
+      switch (p.qdtype) {
+        case DType::float8_e4m3fn:
+          for (size_t i = 0; i < n; i++) codes[i] = encode_e4m3fn_saturated(x[i] / scale);
+          return;
+        case DType::fp6_e3m2:
+          for (size_t i = 0; i < n; i++) codes[i] = Fp6E3M2Codec::encode(x[i] / scale);
+          return;
+        case DType::fp5_e2m2:
+          for (size_t i = 0; i < n; i++) codes[i] = Fp5E2M2Codec::encode(x[i] / scale);
+          return;
+        default:
+          for (size_t i = 0; i < n; i++) codes[i] = Fp4E2M1Codec::encode(x[i] / scale);
+          return;
+      }
+  }
+}
+
+inline void generic_decode(DType qdtype, const uint8_t* q, size_t /*q_bytes*/, size_t first, size_t count, float* out) {
+  if (qdtype == DType::int8) {
+    const int8_t* s = reinterpret_cast<const int8_t*>(q) + first;
+    for (size_t i = 0; i < count; i++) out[i] = static_cast<float>(s[i]);
+    return;
+  }
+  const float* table = quant_decode_table(qdtype);
+  constexpr size_t kStep = 1024;
+  uint8_t codes[kStep];
+  for (size_t done = 0; done < count; done += kStep) {
+    const size_t m = std::min(kStep, count - done);
+    unpack_codes(q, first + done, m, qdtype_bits(qdtype), codes);
+    for (size_t i = 0; i < m; i++) out[done + i] = table[codes[i]];
+  }
+}
+
+inline void generic_apply_scale(float* v, size_t n, float scale, const float* zero) {
+  if (zero) {
+    const float z = *zero;
+    for (size_t i = 0; i < n; i++) {
+      const float scaled = v[i] * scale;
+      v[i] = scaled + z;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) v[i] = v[i] * scale;
+  }
+}
+
+}  // namespace
+}  // namespace vl
