@@ -24,13 +24,19 @@ export class HookRegistry {
 
   constructor(readonly module: Module) {}
 
-  register(name: string, hook: ModelHook): ModelHook {
+  /**
+   * Registers a hook as the new outermost one. Techniques whose place in the chain is fixed
+   * say so: `innermost` (layerwise casting: upcast what is already on the device) goes inside
+   * every other hook, so techniques compose in any order of application.
+   */
+  register(name: string, hook: ModelHook, options: { position?: "outermost" | "innermost" } = {}): ModelHook {
     if (typeof name !== "string" || !name) throw new TypeError("a hook needs a non-empty name");
     if (this.has(name)) {
       throw new Error(`module ${this.module.path || "<root>"} already has a hook named "${name}"; remove it first (module.hooks.remove("${name}"))`);
     }
     hook.initialize?.(this.module);
-    this.entries.push({ name, hook });
+    if (options.position === "innermost") this.entries.unshift({ name, hook });
+    else this.entries.push({ name, hook });
     return hook;
   }
 

@@ -10,7 +10,7 @@ import { dtypeInfo, isComputeDType, type DType } from "../dtype.js";
 import { Tensor } from "../tensor.js";
 import { cast } from "../ops/transfer.js";
 import { untracked } from "../scope.js";
-import { isTensorSubclass } from "../weight.js";
+import { isTensorSubclass, type Weight } from "../weight.js";
 
 export const LAYERWISE_CASTING_HOOK = "layerwise_casting";
 
@@ -50,9 +50,10 @@ function maxFinite(d: DType): number {
 }
 
 class LayerwiseCastingHook implements ModelHook {
-  /** weights in storage dtype while the layer is idle */
-  private stored = new Map<string, Tensor>();
-  private active = false;
+  /** names of the parameters this hook casts (plain float parameters at apply time) */
+  private names: string[] = [];
+  /** during a call: the storage-dtype tensors the upcast copies replaced */
+  private resting = new Map<string, Weight>();
   constructor(readonly storageDtype: DType, readonly computeDtype: DType, private readonly warn: (m: string) => void, private readonly warnings: string[]) {}
 
   /** plain float parameters of this module (not its children); subclasses are left alone */
@@ -78,20 +79,25 @@ class LayerwiseCastingHook implements ModelHook {
             this.warn(msg);
           }
         }
-        const s = w.dtype === this.storageDtype ? w : cast(w, this.storageDtype);
-        if (s !== w) {
-          m.setTensor(name, s);
+        if (w.dtype !== this.storageDtype) {
+          m.setTensor(name, cast(w, this.storageDtype));
           w.dispose();
         }
-        this.stored.set(name, s);
+        this.names.push(name);
       }
     });
   }
 
+  /** Upcasts whatever the slots hold now (another hook may have moved them to a device). */
   preForward(m: Module): void {
-    if (this.active) return; // re-entrant call: already upcast
-    for (const [name, s] of this.stored) m.setTensor(name, s.dtype === this.computeDtype ? s.reshape(s.shape) : cast(s, this.computeDtype));
-    this.active = true;
+    if (this.resting.size) return; // re-entrant call: already upcast
+    untracked(() => {
+      for (const name of this.names) {
+        const s = m.weight(name) as Tensor;
+        m.setTensor(name, s.dtype === this.computeDtype ? s.reshape(s.shape) : cast(s, this.computeDtype));
+        this.resting.set(name, s);
+      }
+    });
   }
 
   postForward(m: Module, output: unknown): unknown {
@@ -101,12 +107,11 @@ class LayerwiseCastingHook implements ModelHook {
 
   /** Puts the storage-dtype weights back and frees the compute copies. */
   private restore(m: Module): void {
-    if (!this.active) return;
-    for (const [name, s] of this.stored) {
+    for (const [name, s] of this.resting) {
       const upcast = m.setTensor(name, s);
       if (upcast && upcast !== s) upcast.dispose();
     }
-    this.active = false;
+    this.resting.clear();
   }
 
   onError(m: Module): void {
@@ -116,13 +121,14 @@ class LayerwiseCastingHook implements ModelHook {
   deinitialize(m: Module): void {
     this.restore(m);
     untracked(() => {
-      for (const [name, s] of this.stored) {
+      for (const name of this.names) {
+        const s = m.weight(name) as Tensor;
         if (s.dtype === this.computeDtype) continue;
         m.setTensor(name, cast(s, this.computeDtype));
         s.dispose();
       }
     });
-    this.stored.clear();
+    this.names = [];
   }
 }
 
@@ -169,7 +175,7 @@ export function applyLayerwiseCasting(module: Module, options: LayerwiseCastingO
       const c = compute ?? w.dtype;
       if (!isComputeDType(c)) throw new TypeError(`layerwise casting: computeDtype must be float32, float16 or bfloat16, got ${c}`);
       compute ??= c;
-      m.hooks.register(LAYERWISE_CASTING_HOOK, new LayerwiseCastingHook(storage, c, warn, summary.warnings));
+      m.hooks.register(LAYERWISE_CASTING_HOOK, new LayerwiseCastingHook(storage, c, warn, summary.warnings), { position: "innermost" });
       summary.layers.push(path);
       return;
     }

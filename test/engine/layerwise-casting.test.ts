@@ -25,17 +25,6 @@ test("fp8 storage: weights rest in float8 and the output equals the unhooked mod
   const model = await vl.models.flux("tiny", { seed: 2 });
   const inputs = vl.models.fluxInputs(model, { grid: [4, 6], textLength: 5, seed: 3 });
   const bytesBefore = model.numBytes();
-  // probes registered first sit inside the casting hooks: they see the layer while it runs
-  let upcastSeen = 0;
-  const leaves = [...model.namedModules()].filter(([, m]) => m.isLeaf && m.optionalWeight("weight")?.shape.length === 2).map(([, m]) => m);
-  for (const m of leaves) {
-    m.hooks.register("probe", {
-      preForward: () => {
-        const upcast = leaves.filter((l) => l.hooks.has(vl.LAYERWISE_CASTING_HOOK) && l.tensor("weight").dtype === "float32");
-        upcastSeen = Math.max(upcastSeen, upcast.length);
-      },
-    });
-  }
   const summary = model.enableLayerwiseCasting({ storageDtype: "float8_e4m3fn", computeDtype: "float32" });
   // diffusers' defaults plus Flux's own: norms (AdaLN linears included), pos_embed and the final proj_out stay
   assert.ok(summary.layers.includes("transformer_blocks.0.attn.to_q"));
@@ -52,6 +41,17 @@ test("fp8 storage: weights rest in float8 and the output equals the unhooked mod
   }
   assert.equal(bytesBefore - model.numBytes(), 3 * castElements, "4-byte weights now take 1 byte");
 
+  // innermost probes sit inside the casting hooks: they see the layer while it runs
+  let upcastSeen = 0;
+  const leaves = [...model.namedModules()].filter(([, m]) => m.isLeaf && m.optionalWeight("weight")?.shape.length === 2).map(([, m]) => m);
+  for (const m of leaves) {
+    m.hooks.register("probe", {
+      preForward: () => {
+        const upcast = leaves.filter((l) => l.hooks.has(vl.LAYERWISE_CASTING_HOOK) && l.tensor("weight").dtype === "float32");
+        upcastSeen = Math.max(upcastSeen, upcast.length);
+      },
+    }, { position: "innermost" });
+  }
   const out = await model.forward(inputs);
   assert.equal(upcastSeen, 1, "exactly one leaf holds compute-dtype weights at a time");
   assert.equal(toQ.tensor("weight").dtype, "float8_e4m3fn", "back to storage after forward");
