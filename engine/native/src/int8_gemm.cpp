@@ -30,35 +30,21 @@ namespace {
 // Largest K whose worst-case sum (K * (-128) * (-128)) still fits int32.
 constexpr size_t kMaxK = 131071;
 
-// ---- portable path: groups/panels are the rows themselves, zero-padded ----
+// ---- portable path: dot products of row pairs (the compiler vectorises the k loop) ----
 
 constexpr size_t kPortableMR = 4, kPortableNR = 4;
-
-size_t portable_x_group_bytes(size_t K) { return kPortableMR * K; }
-size_t portable_w_panel_bytes(size_t K) { return kPortableNR * K; }
-void portable_pack_rows(const int8_t* src, size_t K, size_t rows, size_t total_rows, uint8_t* dst) {
-  std::memcpy(dst, src, rows * K);
-  std::memset(dst + rows * K, 0, (total_rows - rows) * K);
-}
-void portable_pack_x(const int8_t* x, size_t K, size_t rows, uint8_t* dst) { portable_pack_rows(x, K, rows, kPortableMR, dst); }
-void portable_pack_w(const int8_t* w, size_t K, size_t rows, uint8_t* dst) { portable_pack_rows(w, K, rows, kPortableNR, dst); }
 
 int32_t dot_int8(const int8_t* a, const int8_t* b, size_t K) {
   int32_t acc = 0;
   for (size_t k = 0; k < K; k++) acc += static_cast<int32_t>(a[k]) * static_cast<int32_t>(b[k]);
   return acc;
 }
-void portable_tile(const uint8_t* xg, const uint8_t* wp, size_t K, int32_t* c) {
-  const int8_t* x = reinterpret_cast<const int8_t*>(xg);
-  const int8_t* w = reinterpret_cast<const int8_t*>(wp);
+void portable_tile(const int8_t* const* x_rows, const int8_t* const* w_rows, size_t K, const int32_t*, int32_t* c) {
   for (size_t i = 0; i < kPortableMR; i++)
-    for (size_t j = 0; j < kPortableNR; j++) c[i * kPortableNR + j] = dot_int8(x + i * K, w + j * K, K);
+    for (size_t j = 0; j < kPortableNR; j++) c[i * kPortableNR + j] = dot_int8(x_rows[i], w_rows[j], K);
 }
 
-const Int8GemmKernels kPortableKernels{
-  "portable", kPortableMR, kPortableNR, portable_x_group_bytes, portable_w_panel_bytes,
-  portable_pack_x, portable_pack_w, portable_tile,
-};
+const Int8GemmKernels kPortableKernels{"portable", kPortableMR, kPortableNR, 1, false, portable_tile};
 
 const Int8GemmKernels& active_kernels() {
   static const Int8GemmKernels& k = [&]() -> const Int8GemmKernels& {
@@ -111,36 +97,65 @@ void epilogue(const Int8Problem& p, const int32_t* acc, size_t nr, size_t m0, si
 void run(const Int8Problem& p, const Int8GemmKernels& kern) {
   const size_t mr = kern.mr, nr = kern.nr;
   const size_t groups = (p.M + mr - 1) / mr, panels = (p.N + nr - 1) / nr;
-  const size_t xg_bytes = kern.x_group_bytes(p.K), wp_bytes = kern.w_panel_bytes(p.K);
-  std::vector<uint8_t> xp(groups * xg_bytes), wp(panels * wp_bytes);
+  // Rows are read in place, with leading dimension ld; a K the kernel cannot
+  // step through exactly is zero-padded (zeros add nothing to the sums).
+  const size_t ld = (p.K + kern.k_multiple - 1) / kern.k_multiple * kern.k_multiple;
+  const int8_t* x = p.x;
+  const int8_t* w = p.w;
+  std::vector<int8_t> x_padded, w_padded;
+  if (ld != p.K) {
+    x_padded.assign(p.M * ld, 0);
+    w_padded.assign(p.N * ld, 0);
+    parallel_for(p.M + p.N, std::max<size_t>(1, 65536 / ld), [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; r++) {
+        if (r < p.M) std::memcpy(x_padded.data() + r * ld, p.x + r * p.K, p.K);
+        else std::memcpy(w_padded.data() + (r - p.M) * ld, p.w + (r - p.M) * p.K, p.K);
+      }
+    });
+    x = x_padded.data();
+    w = w_padded.data();
+  }
+  std::vector<int32_t> x_row_sums;
+  if (kern.needs_x_row_sums) {
+    x_row_sums.resize(p.M);
+    parallel_for(p.M, std::max<size_t>(1, 65536 / std::max<size_t>(p.K, 1)), [&](size_t m0, size_t m1) {
+      for (size_t m = m0; m < m1; m++) {
+        int32_t s = 0;
+        for (size_t k = 0; k < p.K; k++) s += p.x[m * p.K + k];
+        x_row_sums[m] = s;
+      }
+    });
+  }
 
-  parallel_for(groups, std::max<size_t>(1, 65536 / std::max<size_t>(xg_bytes, 1)), [&](size_t g0, size_t g1) {
-    for (size_t g = g0; g < g1; g++)
-      kern.pack_x(p.x + g * mr * p.K, p.K, std::min(mr, p.M - g * mr), xp.data() + g * xg_bytes);
-  });
-  parallel_for(panels, std::max<size_t>(1, 65536 / std::max<size_t>(wp_bytes, 1)), [&](size_t q0, size_t q1) {
-    for (size_t q = q0; q < q1; q++)
-      kern.pack_w(p.w + q * nr * p.K, p.K, std::min(nr, p.N - q * nr), wp.data() + q * wp_bytes);
-  });
-
-  // Rows of X kept hot in L2 while panels of W stream past them.
-  const size_t block_groups = std::max<size_t>(1, std::min<size_t>(groups, (size_t(384) << 10) / std::max<size_t>(xg_bytes, 1)));
+  // A block of X rows (at most ~384 KiB) stays in L2 while every row panel of
+  // W in the task's range passes it once; a panel (NR rows) stays in L1 while
+  // the block's row groups stream past it.
+  const size_t block_groups = std::max<size_t>(1, std::min<size_t>(groups, (size_t(384) << 10) / std::max<size_t>(mr * ld, 1)));
   const size_t row_blocks = (groups + block_groups - 1) / block_groups;
   // Tasks: row blocks x panel ranges, about four per thread for balance.
   const size_t threads = static_cast<size_t>(num_threads());
   const size_t panel_parts = std::min(panels, std::max<size_t>(1, (4 * threads + row_blocks - 1) / row_blocks));
   parallel_for(row_blocks * panel_parts, 1, [&](size_t t0, size_t t1) {
-    alignas(64) int32_t acc[64 * 64];
+    int32_t acc[16 * 16];
+    const int8_t* x_rows[16];
+    const int8_t* w_rows[16];
+    int32_t sums[16] = {};
     for (size_t t = t0; t < t1; t++) {
       const size_t rb = t / panel_parts, pp = t % panel_parts;
       const size_t g0 = rb * block_groups, g1 = std::min(groups, g0 + block_groups);
       const size_t q0 = panels * pp / panel_parts, q1 = panels * (pp + 1) / panel_parts;
       for (size_t q = q0; q < q1; q++) {
         const size_t n0 = q * nr, cols = std::min(nr, p.N - n0);
+        for (size_t j = 0; j < nr; j++) w_rows[j] = w + (n0 + std::min(j, cols - 1)) * ld;  // repeat the last row past N
         for (size_t g = g0; g < g1; g++) {
-          kern.tile(xp.data() + g * xg_bytes, wp.data() + q * wp_bytes, p.K, acc);
-          const size_t m0 = g * mr;
-          epilogue(p, acc, nr, m0, std::min(mr, p.M - m0), n0, cols);
+          const size_t m0 = g * mr, rows = std::min(mr, p.M - m0);
+          for (size_t i = 0; i < mr; i++) {
+            const size_t m = m0 + std::min(i, rows - 1);  // repeat the last row past M
+            x_rows[i] = x + m * ld;
+            if (kern.needs_x_row_sums) sums[i] = x_row_sums[m];
+          }
+          kern.tile(x_rows, w_rows, ld, sums, acc);
+          epilogue(p, acc, nr, m0, rows, n0, cols);
         }
       }
     }

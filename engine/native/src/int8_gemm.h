@@ -1,7 +1,9 @@
-// The int8 GEMM's instruction-set builds (int8_gemm.cpp drives them): each
-// packs X [M,K] and W [N,K] (int8, row-major) into its own layout and computes
-// exact int32 sums acc[m][n] = sum_k x[m,k] * w[n,k] for one MR x NR micro-tile.
-// Panels are zero-padded past K, M and N, so a micro-tile always runs whole.
+// The int8 GEMM's instruction-set builds (int8_gemm.cpp drives them). A
+// micro-kernel computes exact int32 sums c[i * NR + j] = sum_k x_i[k] * w_j[k]
+// for MR rows of X and NR rows of W, both int8 row-major with K elements, read
+// in place through row pointers (no packing: past the edges of M and N the
+// driver repeats the last row and drops the extra results; only a K that is
+// not a multiple of the kernel's step makes it copy the rows, zero-padded).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -11,19 +13,16 @@ namespace vl {
 struct Int8GemmKernels {
   const char* name;
   size_t mr, nr;
-  // Bytes of one packed group of MR rows of X / one packed panel of NR rows of W.
-  size_t (*x_group_bytes)(size_t K);
-  size_t (*w_panel_bytes)(size_t K);
-  // Packs `rows` (<= MR) rows of x (leading dimension K) into one group.
-  void (*pack_x)(const int8_t* x, size_t K, size_t rows, uint8_t* dst);
-  // Packs `rows` (<= NR) rows of w into one panel.
-  void (*pack_w)(const int8_t* w, size_t K, size_t rows, uint8_t* dst);
-  // c[i * NR + j] = exact int32 sum for row i of the group, row j of the panel.
-  void (*tile)(const uint8_t* x_group, const uint8_t* w_panel, size_t K, int32_t* c);
+  // tile() needs K to be a multiple of this; the driver zero-pads rows otherwise.
+  size_t k_multiple;
+  // True when tile() needs x_row_sums[i] = sum_k x_i[k] (the VNNI kernel's
+  // correction for its unsigned operand).
+  bool needs_x_row_sums;
+  void (*tile)(const int8_t* const* x_rows, const int8_t* const* w_rows, size_t K, const int32_t* x_row_sums, int32_t* c);
 };
 
 const Int8GemmKernels& int8_gemm_kernels_avx2();
-// AVX-512 VNNI (vpdpbusd); only call when the CPU has avx512vnni.
+// AVX-512 VNNI (vpdpbusd); only call when the CPU has avx512vnni (and AVX-512 BW).
 const Int8GemmKernels& int8_gemm_kernels_avx512_vnni();
 
 }  // namespace vl

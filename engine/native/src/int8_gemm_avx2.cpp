@@ -1,68 +1,54 @@
-// AVX2 int8 GEMM micro-kernel (int8_gemm.h): int8 sign-extended to int16 and
-// multiplied with vpmaddwd, which adds adjacent int16 products into int32
-// lanes exactly (|x * w + x' * w'| <= 32768). vpmaddubsw is avoided: its
-// int16 saturation would lose exactness.
-//   X group: [K/2][MR = 6][2] int16   (K padded to even with zeros)
-//   W panel: [K/2][NR = 16][2] int8, widened to int16 as it is loaded
+// AVX2 int8 GEMM micro-kernel (int8_gemm.h): 3 rows of X x 3 rows of W, 16
+// values of k per step. int8 is sign-extended to int16 and multiplied with
+// vpmaddwd, which adds adjacent int16 products into int32 lanes exactly
+// (|x * w + x' * w'| <= 32768). vpmaddubsw is avoided: its int16 saturation
+// would lose exactness. K is a multiple of 16 here (the driver zero-pads rows).
 #include <immintrin.h>
-#include <cstring>
 #include "int8_gemm.h"
 
 namespace vl {
 namespace {
 
-constexpr size_t MR = 6, NR = 16;
+constexpr size_t MR = 3, NR = 3;
 
-size_t pairs(size_t K) { return (K + 1) / 2; }
-size_t x_group_bytes(size_t K) { return pairs(K) * MR * 4; }
-size_t w_panel_bytes(size_t K) { return pairs(K) * NR * 2; }
+inline __m256i widen16(const int8_t* p) { return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+// Named accumulators and a reduction through memory: an accumulator array,
+// or reducing straight from registers, makes GCC 12 spill them in the k loop.
+#define VL_ROW_STEP(i)                                                         \
+  {                                                                            \
+    const __m256i xv = widen16(x##i + k);                                      \
+    a##i##0 = _mm256_add_epi32(a##i##0, _mm256_madd_epi16(xv, w0));            \
+    a##i##1 = _mm256_add_epi32(a##i##1, _mm256_madd_epi16(xv, w1));            \
+    a##i##2 = _mm256_add_epi32(a##i##2, _mm256_madd_epi16(xv, w2));            \
+  }
+#define VL_ROW_ZERO(i) __m256i a##i##0 = _mm256_setzero_si256(), a##i##1 = a##i##0, a##i##2 = a##i##0;
+#define VL_ROW_SPILL(i)                                                        \
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[i][0]), a##i##0);        \
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[i][1]), a##i##1);        \
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes[i][2]), a##i##2);
 
-void pack_x(const int8_t* x, size_t K, size_t rows, uint8_t* dst) {
-  int16_t* out = reinterpret_cast<int16_t*>(dst);
-  const size_t kp = pairs(K);
-  for (size_t p = 0; p < kp; p++)
-    for (size_t i = 0; i < MR; i++)
-      for (size_t t = 0; t < 2; t++) {
-        const size_t k = 2 * p + t;
-        out[(p * MR + i) * 2 + t] = (i < rows && k < K) ? x[i * K + k] : 0;
-      }
-}
-
-void pack_w(const int8_t* w, size_t K, size_t rows, uint8_t* dst) {
-  int8_t* out = reinterpret_cast<int8_t*>(dst);
-  const size_t kp = pairs(K);
-  for (size_t p = 0; p < kp; p++)
-    for (size_t j = 0; j < NR; j++)
-      for (size_t t = 0; t < 2; t++) {
-        const size_t k = 2 * p + t;
-        out[(p * NR + j) * 2 + t] = (j < rows && k < K) ? w[j * K + k] : 0;
-      }
-}
-
-void tile(const uint8_t* xg, const uint8_t* wp, size_t K, int32_t* c) {
-  __m256i acc[MR][2];
-  for (size_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
-  const size_t kp = pairs(K);
-  for (size_t p = 0; p < kp; p++) {
-    const uint8_t* wrow = wp + p * NR * 2;
-    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wrow)));
-    const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wrow + 16)));
-    const uint8_t* xrow = xg + p * MR * 4;
-    for (size_t i = 0; i < MR; i++) {
-      int32_t pair;
-      std::memcpy(&pair, xrow + i * 4, 4);
-      const __m256i xb = _mm256_set1_epi32(pair);
-      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(xb, w0));
-      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(xb, w1));
+void tile(const int8_t* const* x_rows, const int8_t* const* w_rows, size_t K, const int32_t*, int32_t* c) {
+  const int8_t *x0 = x_rows[0], *x1 = x_rows[1], *x2 = x_rows[2];
+  const int8_t *r0 = w_rows[0], *r1 = w_rows[1], *r2 = w_rows[2];
+  VL_ROW_ZERO(0) VL_ROW_ZERO(1) VL_ROW_ZERO(2)
+  for (size_t k = 0; k < K; k += 16) {
+    const __m256i w0 = widen16(r0 + k), w1 = widen16(r1 + k), w2 = widen16(r2 + k);
+    VL_ROW_STEP(0) VL_ROW_STEP(1) VL_ROW_STEP(2)
+  }
+  alignas(32) int32_t lanes[MR][NR][8];
+  VL_ROW_SPILL(0) VL_ROW_SPILL(1) VL_ROW_SPILL(2)
+  for (size_t i = 0; i < MR; i++)
+    for (size_t j = 0; j < NR; j++) {
+      int32_t s = 0;
+      for (size_t l = 0; l < 8; l++) s += lanes[i][j][l];
+      c[i * NR + j] = s;
     }
-  }
-  for (size_t i = 0; i < MR; i++) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * NR), acc[i][0]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i * NR + 8), acc[i][1]);
-  }
 }
+#undef VL_ROW_STEP
+#undef VL_ROW_ZERO
+#undef VL_ROW_SPILL
 
-const Int8GemmKernels kKernels{"avx2", MR, NR, x_group_bytes, w_panel_bytes, pack_x, pack_w, tile};
+const Int8GemmKernels kKernels{"avx2", MR, NR, 16, false, tile};
 
 }  // namespace
 

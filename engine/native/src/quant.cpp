@@ -41,7 +41,7 @@
 namespace vl {
 
 const QuantLoops& quant_loops_portable() {
-  static const QuantLoops loops{generic_stats, generic_encode, generic_decode, generic_apply_scale};
+  static const QuantLoops loops{generic_stats, generic_encode, generic_dequantize};
   return loops;
 }
 
@@ -53,20 +53,6 @@ const QuantLoops& quant_loops() {
     return quant_loops_portable();
   }();
   return loops;
-}
-
-void dequantize_range(const QuantLoops& loops, const QuantView& v, size_t begin, size_t end, float* out) {
-  size_t i = begin;
-  while (i < end) {
-    const size_t row = i / v.cols, col = i % v.cols, g = col / v.group;
-    const size_t seg_end = std::min(end, row * v.cols + (g + 1) * v.group);
-    const size_t n = seg_end - i;
-    const size_t s = row * v.scale_row_stride + g;
-    float* o = out + (i - begin);
-    loops.decode(v.qdtype, v.q, v.q_bytes, i, n, o);
-    loops.apply_scale(o, n, v.scale[s], v.zero ? v.zero + s : nullptr);
-    i = seg_end;
-  }
 }
 
 namespace {
@@ -324,9 +310,9 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
     for (size_t c = c0; c < c1; c++) {
       const size_t begin = c * kChunk, end = std::min(n, begin + kChunk);
       if (out_d == DType::float32) {
-        dequantize_range(loops, v, begin, end, reinterpret_cast<float*>(out) + begin);
+        loops.dequantize(v, begin, end, reinterpret_cast<float*>(out) + begin);
       } else {
-        dequantize_range(loops, v, begin, end, buf.data());
+        loops.dequantize(v, begin, end, buf.data());
         f32_to_activations(out_d, buf.data(), out + begin * 2, end - begin);
       }
     }

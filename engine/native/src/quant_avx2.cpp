@@ -7,7 +7,7 @@
 
 namespace vl {
 const QuantLoops& quant_loops_avx2() {
-  static const QuantLoops loops{generic_stats, generic_encode, generic_decode, generic_apply_scale};
+  static const QuantLoops loops{generic_stats, generic_encode, generic_dequantize};
   return loops;
 }
 }  // namespace vl

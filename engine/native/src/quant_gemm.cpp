@@ -79,7 +79,7 @@ void run(const QuantMatmul& p) {
       const size_t n0 = blk * nb, n = std::min(nb, p.N - n0);
       const size_t m0 = p.M * part / parts, m1 = p.M * (part + 1) / parts, m = m1 - m0;
       w.resize(n * p.K);
-      dequantize_range(loops, p.b, n0 * p.K, (n0 + n) * p.K, w.data());
+      loops.dequantize(p.b, n0 * p.K, (n0 + n) * p.K, w.data());
       float* cblk;
       size_t ldc;
       if (direct) {

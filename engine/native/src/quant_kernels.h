@@ -45,23 +45,6 @@ struct GroupStats {
   bool nan = false;
 };
 
-// One instruction-set build of the element loops.
-struct QuantLoops {
-  // Merges the statistics of n values into s.
-  void (*stats)(const float* x, size_t n, GroupStats* s);
-  // codes[i] = the code of x[i] (low bits only, as stored), for n values of one group.
-  void (*encode)(const float* x, size_t n, const EncodeParams& p, uint8_t* codes);
-  // out[i] = decoded value (unscaled) of element first+i of the stream q (q_bytes long).
-  void (*decode)(DType qdtype, const uint8_t* q, size_t q_bytes, size_t first, size_t count, float* out);
-  // v[i] = v[i] * scale (+ zero when zero != null), each step rounded to float32.
-  void (*apply_scale)(float* v, size_t n, float scale, const float* zero);
-};
-const QuantLoops& quant_loops_portable();
-const QuantLoops& quant_loops_avx2();
-const QuantLoops& quant_loops_avx512();
-// The build for the running CPU (VRAMLAB_CPU caps it).
-const QuantLoops& quant_loops();
-
 // A quantized [rows, cols] tensor as dequantize() reads it: the scale of row r,
 // group g is scale[r * scale_row_stride + g] (stride 0: every row shares one
 // row of scales); zero is null for symmetric schemes.
@@ -73,8 +56,22 @@ struct QuantView {
   const float* zero;
   size_t cols, group, scale_row_stride;
 };
-// out[i] = dequantized float32 value of flat element begin + i, for [begin, end).
-void dequantize_range(const QuantLoops& loops, const QuantView& v, size_t begin, size_t end, float* out);
+
+// One instruction-set build of the element loops.
+struct QuantLoops {
+  // Merges the statistics of n values into s.
+  void (*stats)(const float* x, size_t n, GroupStats* s);
+  // codes[i] = the code of x[i] (low bits only, as stored), for n values of one group.
+  void (*encode)(const float* x, size_t n, const EncodeParams& p, uint8_t* codes);
+  // out[i] = dequantized float32 value of flat element begin + i, for [begin, end):
+  // decode(code) * scale, (+ zero), each step rounded to float32.
+  void (*dequantize)(const QuantView& v, size_t begin, size_t end, float* out);
+};
+const QuantLoops& quant_loops_portable();
+const QuantLoops& quant_loops_avx2();
+const QuantLoops& quant_loops_avx512();
+// The build for the running CPU (VRAMLAB_CPU caps it).
+const QuantLoops& quant_loops();
 
 namespace {
 
@@ -359,6 +356,35 @@ inline void generic_apply_scale(float* v, size_t n, float scale, const float* ze
   } else {
     for (size_t i = 0; i < n; i++) v[i] = v[i] * scale;
   }
+}
+
+// Splits [begin, end) at group boundaries and calls seg(first, n, scale, zero|null, out).
+// Row, column and group advance incrementally (a division per small group
+// would cost as much as decoding it).
+template <typename Segment>
+inline void for_each_group_segment(const QuantView& v, size_t begin, size_t end, float* out, Segment seg) {
+  if (begin >= end) return;
+  size_t row = begin / v.cols, col = begin % v.cols, g = col / v.group;
+  size_t group_end = (g + 1) * v.group;  // column where the current group ends
+  for (size_t i = begin; i < end;) {
+    const size_t n = std::min(end - i, group_end - col);
+    const size_t s = row * v.scale_row_stride + g;
+    seg(i, n, v.scale[s], v.zero ? v.zero + s : nullptr, out + (i - begin));
+    i += n;
+    col += n;
+    if (col == group_end) {
+      g++;
+      group_end += v.group;
+      if (col == v.cols) { row++; col = 0; g = 0; group_end = v.group; }
+    }
+  }
+}
+
+inline void generic_dequantize(const QuantView& v, size_t begin, size_t end, float* out) {
+  for_each_group_segment(v, begin, end, out, [&](size_t first, size_t n, float scale, const float* zero, float* o) {
+    generic_decode(v.qdtype, v.q, v.q_bytes, first, n, o);
+    generic_apply_scale(o, n, scale, zero);
+  });
 }
 
 }  // namespace
