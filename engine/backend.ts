@@ -4,6 +4,7 @@
 // no-op, the sim device will wrap cpu with a cost model, cuda with kernels.
 import type { NativeStorage } from "./native-binding.js";
 import type { Tensor } from "./tensor.js";
+import type { Device } from "./device.js";
 
 export type QuantMode = "symmetric" | "asymmetric";
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -11,8 +12,12 @@ export type UnaryOp = "gelu_tanh" | "gelu" | "silu" | "relu" | "neg" | "exp" | "
 
 export interface Backend {
   readonly hasData: boolean;
-  /** Storage for nbytes; null where the device holds no data (meta). */
-  allocate(nbytes: number, zero: boolean): NativeStorage | null;
+  /**
+   * Storage for nbytes; null where the device holds no data (meta). A device with a capacity
+   * (sim) throws an out-of-memory error here, before anything is recorded; `owner` names the
+   * tensor for that message.
+   */
+  allocate(nbytes: number, zero: boolean, owner?: string): NativeStorage | null;
   release(storage: NativeStorage | null): void;
 
   write(t: Tensor, byteOffset: number, bytes: Uint8Array): void;
@@ -40,4 +45,45 @@ export interface Backend {
   int8Gemm(out: Tensor, xq: Tensor, xScale: Tensor, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void;
   copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void;
   fill(dst: Tensor, offset: number, n: number, value: number): void;
+
+  // ---- optional cost hooks: devices that model time (sim) implement them ----------------
+
+  /** A copy between two devices (Tensor.to) that involves this device, called on both devices' backends. */
+  modelTransfer?(transfer: TransferInfo): void;
+  /**
+   * Runs fn, whose kernels together form one fused kernel on a real accelerator (e.g. an fp8
+   * GEMM that the cpu computes as decode + fp32 GEMM): the device models `op` once instead of
+   * each kernel fn runs.
+   */
+  fused?<T>(op: FusedOp, fn: () => T): T;
+}
+
+/** A device-to-device copy made by Tensor.to(). */
+export interface TransferInfo {
+  src: Device;
+  dst: Device;
+  bytes: number;
+  /** the host-side tensor is pinned (page-locked); false for pageable or when neither side is a host */
+  hostPinned: boolean;
+  /** the caller does not wait for the copy (to({nonBlocking: true})) */
+  nonBlocking: boolean;
+  /** memory attribution name of the moved tensor */
+  owner: string;
+}
+
+/** What a fused kernel costs: arithmetic at a math rate, and device-memory traffic. */
+export interface FusedOp {
+  op: string;
+  category: "gemm" | "attention" | "elementwise" | "norm" | "layout" | "cast" | "quant";
+  flops: number;
+  bytes: number;
+  /** which matmul peak applies: fp32, bf16 (also fp16), fp8 or int8 */
+  rate: "fp32" | "bf16" | "fp8" | "int8";
+  /** GEMM problem size, for the shape-dependent efficiency */
+  gemm?: { m: number; n: number; k: number };
+}
+
+/** Runs fn as one fused kernel `op` on devices that model time; elsewhere simply runs fn. */
+export function fusedOp<T>(device: Device, op: FusedOp, fn: () => T): T {
+  return device.backend.fused ? device.backend.fused(op, fn) : fn();
 }

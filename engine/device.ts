@@ -1,25 +1,54 @@
 // Devices and the registry that names them. Each device has a backend (its
-// implementation of the op table) and a memory tracker. New kinds (sim:,
+// implementation of the op table), a memory tracker, and streams on a
+// timeline (wall-clock on cpu/meta, modelled on sim). New kinds (sim:,
 // cuda:) register a factory; callers only ever pass a name or a Device.
 import { MemoryTracker } from "./memory.js";
 import type { Backend } from "./backend.js";
+import { Stream, WallClockTimeline, currentStream, type StreamKind, type Timeline } from "./stream.js";
 
 export type DeviceType = "cpu" | "meta" | "sim" | "cuda";
 
 export class Device {
   readonly memory: MemoryTracker;
+  /** how this device tells time: wall-clock (cpu, meta) or modelled (sim) */
+  readonly timeline: Timeline;
+  /** the stream work goes to unless vl.withStream() picks another */
+  readonly defaultStream: Stream;
+  private readonly streamList: Stream[] = [];
   constructor(
     /** canonical name: "cpu", "meta", "sim:h100-sxm", "cuda:0" */
     readonly name: string,
     readonly type: DeviceType,
     readonly backend: Backend,
-    options: { alignment?: number } = {},
+    options: { alignment?: number; timeline?: Timeline } = {},
   ) {
     this.memory = new MemoryTracker(name, options.alignment ?? 64);
+    this.timeline = options.timeline ?? new WallClockTimeline();
+    this.defaultStream = this.newStream("default", "compute");
   }
   /** false for meta: shapes and bytes only */
   get hasData(): boolean {
     return this.backend.hasData;
+  }
+
+  /** A new stream on this device; "copy" streams carry prefetches and offloads. */
+  newStream(name = `stream${this.streamList.length}`, kind: StreamKind = "compute"): Stream {
+    if (kind !== "compute" && kind !== "copy") throw new TypeError(`newStream: kind must be "compute" or "copy", got ${JSON.stringify(kind)}`);
+    const s = new Stream(this, name, kind);
+    this.streamList.push(s);
+    return s;
+  }
+  /** Streams made on this device, the default stream first. */
+  get streams(): readonly Stream[] {
+    return this.streamList;
+  }
+  /** The stream work on this device goes to in the calling async context. */
+  get currentStream(): Stream {
+    return currentStream(this);
+  }
+  /** The host waits until all work queued on every stream of this device has finished. */
+  synchronize(): void {
+    this.timeline.synchronizeAll();
   }
   toString(): string {
     return this.name;

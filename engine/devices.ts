@@ -4,6 +4,7 @@ import { Device, registerDeviceType } from "./device.js";
 import { HostBackend } from "./backends/cpu.js";
 import { MetaBackend } from "./backends/meta.js";
 import { native } from "./native-binding.js";
+import { registerSimDeviceType } from "./sim/sim-device.js";
 
 registerDeviceType("cpu", (arg) => {
   if (arg !== undefined && arg !== "0") throw new TypeError(`there is one cpu device; use "cpu", not "cpu:${arg}"`);
@@ -23,6 +24,8 @@ registerDeviceType("cuda", (arg) => {
   if (index >= info.deviceCount) throw new Error(`cuda:${index} does not exist: this machine has ${info.deviceCount} CUDA device(s)`);
   throw new Error(`cuda:${index} (${info.devices?.[index]?.name ?? "GPU"}) was found, but this build has no CUDA op backend yet; only the device probe runs on GPUs so far`);
 }, "NVIDIA GPU");
+
+registerSimDeviceType();
 
 export function cudaInfo() {
   return native.cudaInfo();

@@ -10,7 +10,11 @@ export { ops, nn, models };
 export { Tensor, Storage } from "./tensor.js";
 export { DTYPES, dtypeInfo, byteSize, isDType, type DType, type DTypeInfo } from "./dtype.js";
 export { Device, getDevice, getDevice as device, listDevices, registerDeviceType, type DeviceSpec, type DeviceType } from "./device.js";
-export type { Backend, BinaryOp, UnaryOp } from "./backend.js";
+export { fusedOp, type Backend, type BinaryOp, type UnaryOp, type FusedOp, type TransferInfo } from "./backend.js";
+export { Stream, Event, withStream, currentStream, traceSpans, ModelledTimeline, WallClockTimeline, type StreamKind, type Span, type SpanCategory, type Timeline, type Resource, type SyncMode } from "./stream.js";
+export { hostMemory, resetHostMemoryPeak, type HostMemoryStats } from "./host-memory.js";
+export * as sim from "./sim/index.js";
+export { SimDevice, OutOfMemoryError, getSimProfile, simProfileNames, defineSimProfile, type SimProfile } from "./sim/index.js";
 export { cudaInfo } from "./devices.js";
 export { MemoryTracker, type MemoryStats, type OwnerBytes, type MemoryEvent } from "./memory.js";
 export { memory, resetPeakMemory, memoryByOwner } from "./memory-api.js";
@@ -19,7 +23,7 @@ export { AbortedError } from "./context.js";
 export { Module, Model, type RunOptions } from "./module.js";
 export { HookRegistry, type ModelHook } from "./hooks.js";
 export { tensor, zeros, ones, full, randn, rand, Random } from "./ops/creation.js";
-export { cast, clone, copyInto, readBytes } from "./ops/transfer.js";
+export { cast, clone, copyInto, readBytes, type ToOptions } from "./ops/transfer.js";
 export { loadModel, saveModel } from "./io/model-io.js";
 
 /** Threads the CPU kernels use (default: all cores, or VRAMLAB_NUM_THREADS). */

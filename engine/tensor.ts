@@ -8,10 +8,12 @@ import type { NativeStorage } from "./native-binding.js";
 import { currentContext } from "./context.js";
 import { registerInScope } from "./scope.js";
 import { to as toOp, toFloat32Array as readFloat32, toInt32Array as readInt32, type ToOptions } from "./ops/transfer.js";
+import { isHostDevice, notePinned } from "./host-memory.js";
 
 /** One allocation on a device, shared by a tensor and its reshape views. */
 export class Storage {
   private refs = 1;
+  private pinnedFlag = false;
   constructor(
     readonly device: Device,
     readonly nbytes: number,
@@ -19,7 +21,8 @@ export class Storage {
     readonly allocId: number,
   ) {}
   static allocate(device: Device, nbytes: number, owner: string, zero = false): Storage {
-    const native = device.backend.allocate(nbytes, zero);
+    // the backend allocates first: a device that is full throws before the tracker records anything
+    const native = device.backend.allocate(nbytes, zero, owner);
     const id = device.memory.allocate(nbytes, owner);
     return new Storage(device, nbytes, native, id);
   }
@@ -29,12 +32,30 @@ export class Storage {
   release(): void {
     if (this.refs <= 0) return;
     if (--this.refs === 0) {
+      if (this.pinnedFlag) this.unpin();
       this.device.backend.release(this.native);
       this.device.memory.free(this.allocId);
     }
   }
   get released(): boolean {
     return this.refs <= 0;
+  }
+  /** page-locked host memory (copies from it to an accelerator run asynchronously at the full link rate) */
+  get pinned(): boolean {
+    return this.pinnedFlag;
+  }
+  /** Pins in place (like cudaHostRegister): no copy. Host storages only (cpu, or meta as the dataless host). */
+  pin(): void {
+    if (this.pinnedFlag) return;
+    if (this.released) throw new Error("pin(): the storage was released");
+    if (!isHostDevice(this.device)) throw new TypeError(`pin(): only host memory can be pinned; this tensor is on ${this.device.name}, not "cpu" (or "meta" for dataless planning)`);
+    this.pinnedFlag = true;
+    notePinned(this.device, this.nbytes, 1);
+  }
+  unpin(): void {
+    if (!this.pinnedFlag) return;
+    this.pinnedFlag = false;
+    notePinned(this.device, this.nbytes, -1);
   }
 }
 
@@ -111,6 +132,25 @@ export class Tensor {
   }
   set owner(name: string) {
     this.storage.device.memory.setOwner(this.storage.allocId, name);
+  }
+
+  /** Whether the storage is pinned (page-locked) host memory. */
+  get isPinned(): boolean {
+    return this.storage.pinned;
+  }
+  /**
+   * Pins this tensor's host storage in place and returns this tensor (views share the storage,
+   * so they are pinned too). Host->device copies from pinned memory are asynchronous and run at
+   * the full link rate; see hostMemory() for pinned vs pageable bytes.
+   */
+  pin(): this {
+    this.storage.pin();
+    return this;
+  }
+  /** Returns the storage to pageable memory. */
+  unpin(): this {
+    this.storage.unpin();
+    return this;
   }
 
   /** Frees this tensor's memory now (views keep the storage alive until they are disposed too). */

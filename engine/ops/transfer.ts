@@ -1,6 +1,8 @@
 // Moving tensors between devices and dtypes, and reading values back.
 import { dtypeInfo, type DType } from "../dtype.js";
-import { getDevice, type DeviceSpec } from "../device.js";
+import { getDevice, type Device, type DeviceSpec } from "../device.js";
+import type { TransferInfo } from "../backend.js";
+import { isHostDevice } from "../host-memory.js";
 import { native } from "../native-binding.js";
 import { Tensor, formatShape } from "../tensor.js";
 import { keep } from "../scope.js";
@@ -13,6 +15,14 @@ export interface ToOptions {
   saturate?: boolean;
   /** memory attribution name for the result (defaults to the source's owner) */
   owner?: string;
+  /**
+   * Don't make the caller wait for a device copy: with pinned host memory the copy is queued on
+   * the current stream and overlaps other work (order it with events). Pageable copies are
+   * always synchronous.
+   */
+  nonBlocking?: boolean;
+  /** a result in host memory is allocated pinned (page-locked) */
+  pin?: boolean;
 }
 
 /** A new tensor with the same values in another dtype, on the same device. */
@@ -23,16 +33,34 @@ export function cast(x: Tensor, dtype: DType, options: { saturate?: boolean; own
   return out;
 }
 
+/**
+ * Tells the devices on both ends about a copy, so a device that models time (sim) queues it on
+ * its current stream at the pinned or pageable rate.
+ */
+function modelTransfer(src: Tensor, dst: Tensor, nonBlocking: boolean): void {
+  const host = isHostDevice(src.device) ? src : isHostDevice(dst.device) ? dst : null;
+  const info: TransferInfo = { src: src.device, dst: dst.device, bytes: src.nbytes, hostPinned: host?.isPinned ?? false, nonBlocking, owner: dst.owner };
+  src.device.backend.modelTransfer?.(info);
+  if (dst.device !== src.device) dst.device.backend.modelTransfer?.(info);
+}
+
+function newTarget(x: Tensor, dst: Device, owner: string, pin: boolean): Tensor {
+  const out = Tensor.empty(x.shape, x.dtype, dst, owner);
+  if (pin) out.pin();
+  return out;
+}
+
 /** Copies raw bytes of src into a new tensor on `device` (same dtype). */
-function moveBytes(x: Tensor, device: DeviceSpec, owner: string): Tensor {
+function moveBytes(x: Tensor, device: DeviceSpec, owner: string, options: { nonBlocking?: boolean; pin?: boolean } = {}): Tensor {
   const dst = getDevice(device);
   if (!x.device.hasData && dst.hasData) {
     throw new Error(
-      `cannot move ${x} to ${dst.name}: the meta device holds shapes only, there are no values to copy. ` +
+      `cannot move ${x} to ${dst.name}: the ${x.device.name === "meta" ? "meta device" : `dataless device ${x.device.name}`} holds shapes only, there are no values to copy. ` +
         `Create or load the model directly on ${dst.name} (e.g. vl.models.flux(preset, {device: "${dst.name}"}) or vl.loadModel(path, {device: "${dst.name}"})).`,
     );
   }
-  const out = Tensor.empty(x.shape, x.dtype, dst, owner);
+  const out = newTarget(x, dst, owner, options.pin ?? false);
+  modelTransfer(x, out, options.nonBlocking ?? false);
   if (!dst.hasData || x.nbytes === 0) return out;
   const sn = x.native;
   const dn = out.native;
@@ -50,13 +78,18 @@ export function to(x: Tensor, target: DeviceSpec | ToOptions): Tensor {
   const dev = opts.device !== undefined ? getDevice(opts.device) : x.device;
   const dtype = opts.dtype ?? x.dtype;
   const owner = opts.owner ?? x.owner;
-  if (dev === x.device && dtype === x.dtype) return x.reshape(x.shape);
-  if (dtype === x.dtype) return moveBytes(x, dev, owner);
-  if (dev === x.device) return cast(x, dtype, { saturate: opts.saturate, owner });
+  if (opts.pin && !isHostDevice(dev)) throw new TypeError(`to(): pin applies to results in host memory, but the target is ${dev.name}`);
+  if (dev === x.device && dtype === x.dtype) return opts.pin ? x.reshape(x.shape).pin() : x.reshape(x.shape);
+  if (dtype === x.dtype) return moveBytes(x, dev, owner, opts);
+  if (dev === x.device) {
+    const converted = cast(x, dtype, { saturate: opts.saturate, owner });
+    return opts.pin ? converted.pin() : converted;
+  }
   // Convert where the data is, then move: the destination never holds two copies.
   const converted = keep(cast(x, dtype, { saturate: opts.saturate, owner }));
+  if (x.isPinned) converted.pin(); // converted in pinned staging memory: the copy still runs at the pinned rate
   try {
-    return moveBytes(converted, dev, owner);
+    return moveBytes(converted, dev, owner, opts);
   } finally {
     converted.dispose();
   }
