@@ -37,6 +37,25 @@ for (const scheme of schemes) {
   model.dispose();
 }
 
+// tiny: every Linear quantized (minElements 0), output SQNR against the float32 model
+const tiny: { scheme: string; sqnrDb: number }[] = [];
+{
+  const base = await vl.models.flux("tiny", { seed: 0 });
+  const inputs = vl.models.fluxInputs(base, { grid: [6, 4], textLength: 7, seed: 1 });
+  const ref = await base.forward(inputs);
+  for (const scheme of vl.quant.SCHEME_NAMES) {
+    const model = await vl.models.flux("tiny", { seed: 0 });
+    vl.quantize(model, { scheme, minElements: 0, ...(scheme === "int4wo" ? { groupSize: 32 } : {}) });
+    const y = await model.forward(inputs);
+    tiny.push({ scheme, sqnrDb: vl.sqnrDb(ref, y) });
+    y.dispose();
+    model.dispose();
+  }
+  ref.dispose();
+  vl.models.disposeInputs(inputs);
+  base.dispose();
+}
+
 const meta: { scheme: string; modelBytes: number }[] = [];
 for (const scheme of schemes) {
   const model = await vl.models.flux("flux-dev", { device: "meta", dtype: "bfloat16" });
@@ -51,12 +70,15 @@ const path = writeResults("quant", {
   commit: gitCommit(),
   device: describeCpu(),
   small: { preset: "small", tokens: grid[0] * grid[1] + 64, runs, rows },
+  tiny: { preset: "tiny", note: "every Linear quantized; int4wo with group size 32 (64-wide layers)", rows: tiny },
   fluxDevMeta: { dtype: "bfloat16", rows: meta },
 });
 const gib = (n: number) => (n / 2 ** 30).toFixed(2);
 const mib = (n: number) => (n / 2 ** 20).toFixed(1);
 console.log(`flux-dev on meta (bf16 base), model memory:`);
 printTable(["scheme", "model GiB", "vs bf16"], meta.map((r) => [r.scheme, gib(r.modelBytes), (r.modelBytes / meta[0]!.modelBytes).toFixed(3)]));
+console.log(`\ntiny flux, every Linear quantized, output SQNR vs float32:`);
+printTable(["scheme", "SQNR dB"], tiny.map((r) => [r.scheme, r.sqnrDb.toFixed(1)]));
 console.log(`\nwrote ${path}\n`);
 console.log(`small flux on cpu, ${grid[0] * grid[1] + 64} tokens, median of ${runs} forwards:`);
 printTable(["scheme", "model MiB", "peak MiB", "forward ms", "speed vs none", "output SQNR dB"],

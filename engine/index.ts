@@ -43,3 +43,4 @@ export { flattenWeight, rebuildWeight, mapWeight, isTensorSubclass, weightBytes,
 export * as quant from "./quant/index.js";
 export { quantize, quantizeTensor, autoquant, QTensor, sqnrDb, type SchemeName } from "./quant/index.js";
 export { applyLayerwiseCasting, removeLayerwiseCasting, DEFAULT_SKIP_MODULES_PATTERN, LAYERWISE_CASTING_HOOK, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
+export { applyGroupOffloading, removeGroupOffloading, GROUP_OFFLOADING_HOOK, WeightGroup, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";

@@ -4,6 +4,7 @@
 // boundary, leaving every parameter in place so the model stays usable.
 import { currentContext, maybeYield, throwIfAborted, withContext, type ExecContext } from "./context.js";
 import { HookRegistry, type ModelHook } from "./hooks.js";
+import { applyGroupOffloading, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";
 import { applyLayerwiseCasting, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
 import { keep, scope, untracked } from "./scope.js";
 import { Tensor, formatShape } from "./tensor.js";
@@ -269,6 +270,11 @@ export class Module {
   /** diffusers' model.enable_layerwise_casting: see applyLayerwiseCasting. */
   enableLayerwiseCasting(options: LayerwiseCastingOptions): LayerwiseCastingSummary {
     return applyLayerwiseCasting(this, options);
+  }
+
+  /** diffusers' model.enable_group_offload: see applyGroupOffloading. */
+  enableGroupOffload(options: GroupOffloadingOptions): GroupOffloadingSummary {
+    return applyGroupOffloading(this, options);
   }
 
   /** Structure as text, like printing a torch module. */

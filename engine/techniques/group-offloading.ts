@@ -1,0 +1,276 @@
+// Group offloading (diffusers' apply_group_offloading): weights live on the
+// offload device (host) and a group of blocks (block_level) or one leaf
+// (leaf_level) is onloaded to the compute device just before it runs and
+// released right after. Works on any weight through the flatten protocol:
+// a quantized QTensor moves with all its inner tensors, by construction.
+//
+// Differences from diffusers, on purpose: any numBlocksPerGroup with
+// streams; prefetch depth configurable; exactly one host copy per weight
+// (the slot itself while offloaded); offloading unchanged weights frees the
+// device copy without a device-to-host copy; keepResident groups.
+import type { Module } from "../module.js";
+import type { ModelHook } from "../hooks.js";
+import { getDevice, type Device, type DeviceSpec } from "../device.js";
+import { untracked } from "../scope.js";
+import { to as moveTensor } from "../ops/transfer.js";
+import { flattenWeight, mapWeight, type Weight } from "../weight.js";
+import { withStream, type Event, type Stream } from "../stream.js";
+import { isHostDevice } from "../host-memory.js";
+
+export const GROUP_OFFLOADING_HOOK = "group_offloading";
+const ROOT_HOOK = "group_offloading_root";
+
+export interface GroupOffloadingOptions {
+  onloadDevice: DeviceSpec;
+  /** where weights rest (default "cpu") */
+  offloadDevice?: DeviceSpec;
+  offloadType?: "block_level" | "leaf_level";
+  /** block_level: consecutive blocks of a ModuleList per group (default 1) */
+  numBlocksPerGroup?: number;
+  /** prefetch the next groups while the current one computes (needs a device with streams) */
+  useStream?: boolean;
+  /** how many groups ahead to prefetch with useStream (diffusers: 1) */
+  prefetchDepth?: number;
+  /** accepted for diffusers compatibility; memory is released when the group finishes */
+  recordStream?: boolean;
+  /** with useStream: leave host weights pageable instead of pinning them (less locked memory, slower copies that cannot overlap) */
+  lowCpuMemUsage?: boolean;
+  /** groups that stay on the onload device: "first_last", group names, or a predicate */
+  keepResident?: "first_last" | string[] | ((groupName: string, modules: Module[]) => boolean);
+  /** module paths left out of offloading (moved to the onload device once) */
+  excludeModules?: string[];
+}
+
+/** A set of modules whose own weights move together. */
+export class WeightGroup {
+  onloaded = false;
+  resident = false;
+  /** recorded on the copy stream after a prefetch; the compute stream waits on it */
+  ready: Event | null = null;
+  /** host weights replaced by device copies while onloaded */
+  private resting = new Map<string, { module: Module; local: string; host: Weight }>();
+  constructor(readonly name: string, readonly modules: Module[], private readonly onloadDevice: Device) {}
+
+  /** Slots of every weight in the group, as [key, module, local name]. */
+  private *slots(): Generator<[string, Module, string]> {
+    for (const m of this.modules) for (const [, , , owner, local] of m.namedWeights("", false)) yield [`${owner.path}.${local}`, owner, local];
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const [, m, local] of this.slots()) for (const [, t] of flattenWeight(m.weight(local))) n += t.nbytes;
+    return n;
+  }
+
+  /** Copies the group's weights to the onload device on the current stream (nonBlocking: asynchronously, from pinned memory). */
+  onload(nonBlocking = false): void {
+    if (this.onloaded) return;
+    untracked(() => {
+      for (const [key, m, local] of this.slots()) {
+        const host = m.weight(local);
+        const dev = mapWeight(host, (t) => (t.device === this.onloadDevice ? t.reshape(t.shape) : moveTensor(t, { device: this.onloadDevice, nonBlocking })));
+        m.setTensor(local, dev);
+        this.resting.set(key, { module: m, local, host });
+      }
+    });
+    this.onloaded = true;
+  }
+
+  /** Pins every host leaf in place, so copies can overlap compute (one host copy stays one). */
+  pinHost(): void {
+    for (const [, m, local] of this.slots()) for (const [, t] of flattenWeight(m.weight(local))) if (isHostDevice(t.device) && !t.isPinned) t.pin();
+  }
+
+  /** Frees the device copies and puts the host weights back: no device-to-host copy. */
+  offload(): void {
+    this.ready = null;
+    if (!this.onloaded || this.resident) return;
+    for (const { module, local, host } of this.resting.values()) {
+      const dev = module.setTensor(local, host);
+      if (dev && dev !== host) dev.dispose();
+    }
+    this.resting.clear();
+    this.onloaded = false;
+  }
+}
+
+interface Shared {
+  groups: WeightGroup[];
+  /** order in which groups first ran (learned on the first forward) */
+  order: WeightGroup[];
+  learned: boolean;
+  prefetchDepth: number;
+  /** the copy stream prefetches run on (useStream) */
+  copyStream: Stream | null;
+}
+
+class GroupEntryHook implements ModelHook {
+  /** exitToo: the group is one module, so this hook also releases it after forward */
+  constructor(private readonly group: WeightGroup, private readonly shared: Shared, private readonly exitToo: boolean) {}
+  preForward(): void {
+    const s = this.shared;
+    const g = this.group;
+    if (!s.learned && !s.order.includes(g)) s.order.push(g);
+    if (g.ready) {
+      // prefetched on the copy stream: order the compute stream after it, without a host sync
+      g.ready.stream?.device.currentStream.waitEvent(g.ready);
+      g.ready = null;
+    }
+    g.onload(); // synchronous when it was not prefetched (first forward, or a module that did not run then)
+    const copy = s.copyStream;
+    if (copy && s.learned) {
+      const i = s.order.indexOf(g);
+      for (let k = 1; k <= s.prefetchDepth && i >= 0 && i + k < s.order.length; k++) {
+        const next = s.order[i + k]!;
+        if (next.onloaded) continue;
+        withStream(copy, () => next.onload(true));
+        next.ready = copy.recordEvent(`prefetch ${next.name}`);
+      }
+    }
+  }
+  postForward(_m: Module, output: unknown): unknown {
+    if (this.exitToo) this.group.offload();
+    return output;
+  }
+  onError(): void {
+    this.group.offload();
+  }
+}
+
+class GroupExitHook implements ModelHook {
+  constructor(private readonly group: WeightGroup) {}
+  postForward(_m: Module, output: unknown): unknown {
+    this.group.offload();
+    return output;
+  }
+}
+
+class RootHook implements ModelHook {
+  constructor(private readonly shared: Shared, private readonly unmatched: WeightGroup | null) {}
+  preForward(): void {
+    this.unmatched?.onload();
+  }
+  postForward(_m: Module, output: unknown): unknown {
+    this.finish();
+    if (this.shared.order.length) this.shared.learned = true;
+    return output;
+  }
+  onError(): void {
+    this.finish(); // an error or interrupt: everything goes back to the host
+  }
+  private finish(): void {
+    this.unmatched?.offload();
+    for (const g of this.shared.groups) g.offload();
+  }
+  resetState(): void {
+    this.shared.order = [];
+    this.shared.learned = false;
+  }
+  deinitialize(): void {
+    this.finish();
+  }
+}
+
+export interface GroupOffloadingSummary {
+  groups: { name: string; modules: string[]; bytes: number; resident: boolean }[];
+}
+
+function isModuleList(m: Module): boolean {
+  return m.className === "ModuleList" || m.className === "Sequential";
+}
+
+export function applyGroupOffloading(module: Module, options: GroupOffloadingOptions): GroupOffloadingSummary {
+  const onloadDevice = getDevice(options.onloadDevice);
+  const offloadDevice = getDevice(options.offloadDevice ?? "cpu");
+  if (onloadDevice === offloadDevice) throw new Error(`group offloading: onloadDevice and offloadDevice are both ${onloadDevice.name}; offloading needs two devices`);
+  if (!offloadDevice.hasData && onloadDevice.hasData) throw new Error(`group offloading: ${offloadDevice.name} holds no data, so weights offloaded there could never come back`);
+  const type = options.offloadType ?? "block_level";
+  if (type !== "block_level" && type !== "leaf_level") throw new TypeError(`group offloading: offloadType must be "block_level" or "leaf_level", got ${JSON.stringify(type)}`);
+  const perGroup = options.numBlocksPerGroup ?? 1;
+  if (type === "block_level" && (!Number.isInteger(perGroup) || perGroup < 1)) throw new TypeError(`group offloading: numBlocksPerGroup must be a positive integer, got ${perGroup}`);
+  if (type === "leaf_level" && options.numBlocksPerGroup !== undefined) throw new TypeError("group offloading: numBlocksPerGroup applies to block_level only");
+  const depth = options.prefetchDepth ?? 1;
+  if (!Number.isInteger(depth) || depth < 0) throw new TypeError(`group offloading: prefetchDepth must be a non-negative integer, got ${depth}`);
+  for (const [path, m] of module.namedModules()) {
+    if (m.hooks.has(GROUP_OFFLOADING_HOOK) || m.hooks.has(ROOT_HOOK)) throw new Error(`group offloading is already applied (at ${path || "<root>"}); remove it first`);
+  }
+  const excluded = new Set(options.excludeModules ?? []);
+  const byPath = new Map(module.namedModules());
+  for (const p of excluded) if (!byPath.has(p)) throw new Error(`group offloading: excludeModules names ${p}, which is not a module of this model`);
+
+  // every weight must rest on the offload device before hooks take over
+  for (const [, m] of module.namedModules()) {
+    for (const [, w, , owner, local] of m.namedWeights("", false)) {
+      const target = [...excluded].some((p) => owner.path === p || owner.path.startsWith(p + ".")) ? onloadDevice : offloadDevice;
+      if (flattenWeight(w).every(([, t]) => t.device === target)) continue;
+      owner.setTensor(local, untracked(() => mapWeight(w, (t) => moveTensor(t, target))));
+      w.dispose();
+    }
+  }
+
+  const groups: WeightGroup[] = [];
+  const claimed = new Set<Module>();
+  const isExcluded = (path: string) => [...excluded].some((p) => path === p || path.startsWith(p + "."));
+  const pending: [WeightGroup, Module, Module][] = []; // hooks are registered once every option checked out
+  const hook = (g: WeightGroup, first: Module, last: Module) => {
+    groups.push(g);
+    for (const m of g.modules) claimed.add(m);
+    pending.push([g, first, last]);
+  };
+  const shared: Shared = { groups, order: [], learned: false, prefetchDepth: depth, copyStream: options.useStream ? onloadDevice.newStream("group-offload-copy", "copy") : null };
+  const subtree = (m: Module) => [...m.namedModules()].map(([, x]) => x);
+
+  if (type === "block_level") {
+    for (const [name, child] of module.namedChildren()) {
+      if (!isModuleList(child) || isExcluded(child.path)) continue;
+      const blocks = [...child.namedChildren()].map(([, b]) => b).filter((b) => !isExcluded(b.path));
+      for (let i = 0; i < blocks.length; i += perGroup) {
+        const members = blocks.slice(i, i + perGroup);
+        const g = new WeightGroup(`${name}.${i}${members.length > 1 ? `-${i + members.length - 1}` : ""}`, members.flatMap(subtree), onloadDevice);
+        hook(g, members[0]!, members[members.length - 1]!);
+      }
+    }
+  } else {
+    for (const [path, m] of module.namedModules()) {
+      if (!path || !m.isLeaf || isExcluded(path) || [...m.namedWeights("", false)].length === 0) continue;
+      hook(new WeightGroup(path, [m], onloadDevice), m, m);
+    }
+  }
+  // what no group claimed (embedders, norms, the root's own weights) is onloaded for the whole forward
+  const rest = [...module.namedModules()].map(([, m]) => m).filter((m) => !claimed.has(m) && !isExcluded(m.path) && [...m.namedWeights("", false)].length > 0);
+  const unmatched = rest.length ? new WeightGroup("<unmatched>", rest, onloadDevice) : null;
+
+  const keep = options.keepResident;
+  if (Array.isArray(keep)) {
+    const names = new Set(groups.map((g) => g.name));
+    for (const n of keep) if (!names.has(n)) throw new Error(`group offloading: keepResident names "${n}", which is not a group; groups: ${[...names].slice(0, 6).join(", ")}…`);
+  }
+  for (const [g, first, last] of pending) {
+    first.hooks.register(GROUP_OFFLOADING_HOOK, new GroupEntryHook(g, shared, last === first));
+    if (last !== first) last.hooks.register(`${GROUP_OFFLOADING_HOOK}_exit`, new GroupExitHook(g));
+  }
+  if (keep !== undefined) {
+    groups.forEach((g, i) => {
+      const resident = keep === "first_last" ? i === 0 || i === groups.length - 1 : Array.isArray(keep) ? keep.includes(g.name) : keep(g.name, g.modules);
+      if (resident) {
+        g.onload();
+        g.resident = true;
+      }
+    });
+  }
+  // streaming needs page-locked host memory to overlap; lowCpuMemUsage leaves it pageable
+  if (options.useStream && !options.lowCpuMemUsage) for (const g of [...groups, ...(unmatched ? [unmatched] : [])]) if (!g.resident) g.pinHost();
+  module.hooks.register(ROOT_HOOK, new RootHook(shared, unmatched));
+  const summary = groups.map((g) => ({ name: g.name, modules: g.modules.map((m) => m.path), bytes: g.bytes, resident: g.resident }));
+  if (unmatched) summary.unshift({ name: unmatched.name, modules: unmatched.modules.map((m) => m.path), bytes: unmatched.bytes, resident: false });
+  return { groups: summary };
+}
+
+/** Removes group offloading; weights end on the offload device (call model.to() to move them). */
+export function removeGroupOffloading(module: Module): void {
+  for (const [, m] of module.namedModules()) {
+    m.hooks.remove(`${GROUP_OFFLOADING_HOOK}_exit`);
+    m.hooks.remove(GROUP_OFFLOADING_HOOK);
+  }
+  module.hooks.remove(ROOT_HOOK);
+}
