@@ -44,3 +44,4 @@ export * as quant from "./quant/index.js";
 export { quantize, quantizeTensor, autoquant, QTensor, sqnrDb, type SchemeName } from "./quant/index.js";
 export { applyLayerwiseCasting, removeLayerwiseCasting, DEFAULT_SKIP_MODULES_PATTERN, LAYERWISE_CASTING_HOOK, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
 export { applyGroupOffloading, removeGroupOffloading, GROUP_OFFLOADING_HOOK, WeightGroup, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";
+export { applyModelCpuOffload, applySequentialCpuOffload, removeModelCpuOffload, MODEL_CPU_OFFLOAD_HOOK, type CpuOffloadOptions } from "./techniques/cpu-offload.js";

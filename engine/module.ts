@@ -4,6 +4,7 @@
 // boundary, leaving every parameter in place so the model stays usable.
 import { currentContext, maybeYield, throwIfAborted, withContext, type ExecContext } from "./context.js";
 import { HookRegistry, type ModelHook } from "./hooks.js";
+import { applyModelCpuOffload, applySequentialCpuOffload, type CpuOffloadOptions } from "./techniques/cpu-offload.js";
 import { applyGroupOffloading, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";
 import { applyLayerwiseCasting, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
 import { keep, scope, untracked } from "./scope.js";
@@ -275,6 +276,16 @@ export class Module {
   /** diffusers' model.enable_group_offload: see applyGroupOffloading. */
   enableGroupOffload(options: GroupOffloadingOptions): GroupOffloadingSummary {
     return applyGroupOffloading(this, options);
+  }
+
+  /** diffusers' enable_model_cpu_offload: the whole model on the device only during forward. */
+  enableModelCpuOffload(options: CpuOffloadOptions): { bytes: number } {
+    return applyModelCpuOffload(this, options);
+  }
+
+  /** diffusers' enable_sequential_cpu_offload: one leaf at a time. */
+  enableSequentialCpuOffload(options: CpuOffloadOptions): GroupOffloadingSummary {
+    return applySequentialCpuOffload(this, options);
   }
 
   /** Structure as text, like printing a torch module. */

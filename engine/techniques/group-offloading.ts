@@ -13,9 +13,27 @@ import type { ModelHook } from "../hooks.js";
 import { getDevice, type Device, type DeviceSpec } from "../device.js";
 import { untracked } from "../scope.js";
 import { to as moveTensor } from "../ops/transfer.js";
-import { flattenWeight, mapWeight, type Weight } from "../weight.js";
+import { flattenWeight, leafName, mapWeight, type Weight } from "../weight.js";
 import { withStream, type Event, type Stream } from "../stream.js";
 import { isHostDevice } from "../host-memory.js";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { Tensor } from "../tensor.js";
+import { readBytes } from "../ops/transfer.js";
+import { openSafetensors, safetensorsDType, writeSafetensors, type SafetensorsFile } from "../io/safetensors.js";
+
+function diskEntryName(slotKey: string, inner: string): string {
+  return inner ? `${slotKey}::${inner}` : slotKey;
+}
+
+/** sha256 of a leaf's dtype, shape and bytes: what a disk cache entry must match. */
+function fingerprint(t: Tensor): string {
+  const h = createHash("sha256");
+  h.update(`${t.dtype}[${t.shape.join(",")}]`);
+  h.update(readBytes(t));
+  return h.digest("hex");
+}
 
 export const GROUP_OFFLOADING_HOOK = "group_offloading";
 const ROOT_HOOK = "group_offloading_root";
@@ -35,6 +53,8 @@ export interface GroupOffloadingOptions {
   recordStream?: boolean;
   /** with useStream: leave host weights pageable instead of pinning them (less locked memory, slower copies that cannot overlap) */
   lowCpuMemUsage?: boolean;
+  /** keep offloaded weights in safetensors files here instead of host memory (one file per group, reused when its fingerprints match) */
+  offloadToDiskPath?: string;
   /** groups that stay on the onload device: "first_last", group names, or a predicate */
   keepResident?: "first_last" | string[] | ((groupName: string, modules: Module[]) => boolean);
   /** module paths left out of offloading (moved to the onload device once) */
@@ -49,6 +69,8 @@ export class WeightGroup {
   ready: Event | null = null;
   /** host weights replaced by device copies while onloaded */
   private resting = new Map<string, { module: Module; local: string; host: Weight }>();
+  /** with offloadToDiskPath: the group's weights live in this file; slots hold meta placeholders */
+  private disk: SafetensorsFile | null = null;
   constructor(readonly name: string, readonly modules: Module[], private readonly onloadDevice: Device) {}
 
   /** Slots of every weight in the group, as [key, module, local name]. */
@@ -68,7 +90,14 @@ export class WeightGroup {
     untracked(() => {
       for (const [key, m, local] of this.slots()) {
         const host = m.weight(local);
-        const dev = mapWeight(host, (t) => (t.device === this.onloadDevice ? t.reshape(t.shape) : moveTensor(t, { device: this.onloadDevice, nonBlocking })));
+        const disk = this.disk;
+        const dev = disk
+          ? mapWeight(host, (t, inner) => {
+              const d = Tensor.empty(t.shape, t.dtype, this.onloadDevice, leafName(key, inner));
+              d.device.backend.write(d, 0, disk.read(diskEntryName(key, inner)));
+              return d;
+            })
+          : mapWeight(host, (t) => (t.device === this.onloadDevice ? t.reshape(t.shape) : moveTensor(t, { device: this.onloadDevice, nonBlocking })));
         m.setTensor(local, dev);
         this.resting.set(key, { module: m, local, host });
       }
@@ -79,6 +108,65 @@ export class WeightGroup {
   /** Pins every host leaf in place, so copies can overlap compute (one host copy stays one). */
   pinHost(): void {
     for (const [, m, local] of this.slots()) for (const [, t] of flattenWeight(m.weight(local))) if (isHostDevice(t.device) && !t.isPinned) t.pin();
+  }
+
+  /**
+   * Moves the group's weights to a safetensors file in dir and frees their host memory (the
+   * slots keep shape-only placeholders). An existing file is reused only if the fingerprints
+   * in its header match the weights it stands for; otherwise it is rewritten.
+   */
+  spillToDisk(dir: string, index: number): { file: string; reused: boolean } {
+    const file = join(dir, `group_${String(index).padStart(4, "0")}.safetensors`);
+    const leaves: { name: string; t: Tensor }[] = [];
+    for (const [key, m, local] of this.slots()) for (const [inner, t] of flattenWeight(m.weight(local))) leaves.push({ name: diskEntryName(key, inner), t });
+    const fingerprints: Record<string, string> = {};
+    for (const { name, t } of leaves) fingerprints[name] = fingerprint(t);
+    let reused = false;
+    if (existsSync(file)) {
+      try {
+        const f = openSafetensors(file);
+        const stored = f.metadata["vramlab.fingerprints"];
+        reused = stored !== undefined && stored === JSON.stringify(fingerprints);
+        f.close();
+      } catch {
+        reused = false; // unreadable or corrupt: rewrite it
+      }
+    }
+    if (!reused) {
+      mkdirSync(dir, { recursive: true });
+      writeSafetensors(file, leaves.map(({ name, t }) => {
+        const st = safetensorsDType(t.dtype);
+        return { name, dtype: st ?? "U8", shape: st ? t.shape : [t.nbytes], data: () => readBytes(t) };
+      }), { "vramlab.group": this.name, "vramlab.fingerprints": JSON.stringify(fingerprints) });
+    }
+    untracked(() => {
+      for (const [key, m, local] of this.slots()) {
+        const w = m.weight(local);
+        m.setTensor(local, mapWeight(w, (t, inner) => Tensor.empty(t.shape, t.dtype, "meta", `${leafName(key, inner)} (on disk)`)));
+        w.dispose();
+      }
+    });
+    this.disk = openSafetensors(file);
+    return { file, reused };
+  }
+
+  /** Reads disk-backed weights back into host memory on `device` and closes the file. */
+  restoreFromDisk(device: Device): void {
+    const disk = this.disk;
+    if (!disk) return;
+    untracked(() => {
+      for (const [key, m, local] of this.slots()) {
+        const w = m.weight(local);
+        m.setTensor(local, mapWeight(w, (t, inner) => {
+          const d = Tensor.empty(t.shape, t.dtype, device, leafName(key, inner));
+          d.device.backend.write(d, 0, disk.read(diskEntryName(key, inner)));
+          return d;
+        }));
+        w.dispose();
+      }
+    });
+    disk.close();
+    this.disk = null;
   }
 
   /** Frees the device copies and puts the host weights back: no device-to-host copy. */
@@ -146,7 +234,7 @@ class GroupExitHook implements ModelHook {
 }
 
 class RootHook implements ModelHook {
-  constructor(private readonly shared: Shared, private readonly unmatched: WeightGroup | null) {}
+  constructor(private readonly shared: Shared, private readonly unmatched: WeightGroup | null, private readonly offloadDevice: Device) {}
   preForward(): void {
     this.unmatched?.onload();
   }
@@ -168,11 +256,15 @@ class RootHook implements ModelHook {
   }
   deinitialize(): void {
     this.finish();
+    this.unmatched?.restoreFromDisk(this.offloadDevice);
+    for (const g of this.shared.groups) g.restoreFromDisk(this.offloadDevice);
   }
 }
 
 export interface GroupOffloadingSummary {
   groups: { name: string; modules: string[]; bytes: number; resident: boolean }[];
+  /** with offloadToDiskPath: one file per group, and whether an existing file matched its weights */
+  diskFiles: { file: string; reused: boolean }[];
 }
 
 function isModuleList(m: Module): boolean {
@@ -184,6 +276,9 @@ export function applyGroupOffloading(module: Module, options: GroupOffloadingOpt
   const offloadDevice = getDevice(options.offloadDevice ?? "cpu");
   if (onloadDevice === offloadDevice) throw new Error(`group offloading: onloadDevice and offloadDevice are both ${onloadDevice.name}; offloading needs two devices`);
   if (!offloadDevice.hasData && onloadDevice.hasData) throw new Error(`group offloading: ${offloadDevice.name} holds no data, so weights offloaded there could never come back`);
+  if (options.offloadToDiskPath !== undefined && (!onloadDevice.hasData || typeof options.offloadToDiskPath !== "string" || !options.offloadToDiskPath)) {
+    throw new Error("group offloading: offloadToDiskPath needs a folder path and an onload device with real data");
+  }
   const type = options.offloadType ?? "block_level";
   if (type !== "block_level" && type !== "leaf_level") throw new TypeError(`group offloading: offloadType must be "block_level" or "leaf_level", got ${JSON.stringify(type)}`);
   const perGroup = options.numBlocksPerGroup ?? 1;
@@ -193,6 +288,7 @@ export function applyGroupOffloading(module: Module, options: GroupOffloadingOpt
   if (!Number.isInteger(depth) || depth < 0) throw new TypeError(`group offloading: prefetchDepth must be a non-negative integer, got ${depth}`);
   for (const [path, m] of module.namedModules()) {
     if (m.hooks.has(GROUP_OFFLOADING_HOOK) || m.hooks.has(ROOT_HOOK)) throw new Error(`group offloading is already applied (at ${path || "<root>"}); remove it first`);
+    if (m.hooks.has("model_cpu_offload")) throw new Error(`${path || "<root>"} already has model cpu offload; remove it before group offloading (both would move the same weights)`);
   }
   const excluded = new Set(options.excludeModules ?? []);
   const byPath = new Map(module.namedModules());
@@ -258,12 +354,17 @@ export function applyGroupOffloading(module: Module, options: GroupOffloadingOpt
       }
     });
   }
-  // streaming needs page-locked host memory to overlap; lowCpuMemUsage leaves it pageable
-  if (options.useStream && !options.lowCpuMemUsage) for (const g of [...groups, ...(unmatched ? [unmatched] : [])]) if (!g.resident) g.pinHost();
-  module.hooks.register(ROOT_HOOK, new RootHook(shared, unmatched));
+  const diskFiles: { file: string; reused: boolean }[] = [];
+  if (options.offloadToDiskPath) {
+    [...(unmatched ? [unmatched] : []), ...groups].forEach((g, i) => { if (!g.resident) diskFiles.push(g.spillToDisk(options.offloadToDiskPath!, i)); });
+  } else if (options.useStream && !options.lowCpuMemUsage) {
+    // streaming needs page-locked host memory to overlap; lowCpuMemUsage leaves it pageable
+    for (const g of [...groups, ...(unmatched ? [unmatched] : [])]) if (!g.resident) g.pinHost();
+  }
+  module.hooks.register(ROOT_HOOK, new RootHook(shared, unmatched, offloadDevice));
   const summary = groups.map((g) => ({ name: g.name, modules: g.modules.map((m) => m.path), bytes: g.bytes, resident: g.resident }));
   if (unmatched) summary.unshift({ name: unmatched.name, modules: unmatched.modules.map((m) => m.path), bytes: unmatched.bytes, resident: false });
-  return { groups: summary };
+  return { groups: summary, diskFiles };
 }
 
 /** Removes group offloading; weights end on the offload device (call model.to() to move them). */

@@ -133,3 +133,70 @@ test("keepResident and excludeModules keep chosen weights on the device; bad opt
   assert.ok([...other.namedModules()].every(([, m]) => !m.hasHooks), "a rejected apply leaves no hooks behind");
   other.dispose();
 });
+
+test("offloadToDiskPath: weights leave host memory for files that are reused only when their fingerprints match", async () => {
+  const { mkdtempSync, rmSync, readdirSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "vramlab-disk-"));
+  try {
+    const resident = await build("int4wo", false, DEV);
+    const inputs = vl.models.fluxInputs(resident, { grid: [3, 3], textLength: 4, seed: 6, device: DEV });
+    const ref = await resident.forward(inputs);
+    resident.dispose();
+
+    const hostBefore = vl.memory("cpu").allocated;
+    const model = await build("int4wo", false, "cpu");
+    const bytes = model.numBytes();
+    const first = model.enableGroupOffload({ onloadDevice: DEV, offloadType: "block_level", offloadToDiskPath: dir });
+    assert.ok(first.diskFiles.length >= 4 && first.diskFiles.every((f) => !f.reused));
+    assert.equal(vl.memory("cpu").allocated - hostBefore, 0, `the ${bytes} bytes of weights are on disk, not in host memory`);
+    for (let run = 0; run < 2; run++) {
+      const out = await model.forward(inputs);
+      assert.deepEqual(out.toFloat32Array(), ref.toFloat32Array(), `disk offload run ${run}`);
+      out.dispose();
+    }
+    vl.removeGroupOffloading(model);
+    assert.deepEqual([...weightsOn(model)], ["cpu"], "removing it reads the weights back to the host");
+
+    const same = await build("int4wo", false, "cpu");
+    assert.ok(same.enableGroupOffload({ onloadDevice: DEV, offloadToDiskPath: dir }).diskFiles.every((f) => f.reused), "identical weights reuse the cache");
+    const changed = await vl.models.flux("tiny", { seed: 9 });
+    vl.quantize(changed, { scheme: "int4wo", minElements: 0, groupSize: 32 });
+    const again = changed.enableGroupOffload({ onloadDevice: DEV, offloadToDiskPath: dir });
+    assert.ok(again.diskFiles.every((f) => !f.reused), "other weights rewrite every file");
+    const out = await changed.forward(inputs);
+    out.dispose();
+    assert.ok(readdirSync(dir).every((f) => f.endsWith(".safetensors")));
+    for (const m of [model, same, changed]) m.dispose();
+    ref.dispose();
+    vl.models.disposeInputs(inputs);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("model-level and sequential cpu offload give the resident output and leave weights on the host", async () => {
+  const resident = await build("fp8wo", true, DEV);
+  const inputs = vl.models.fluxInputs(resident, { grid: [3, 2], textLength: 4, seed: 7, device: DEV });
+  const ref = await resident.forward(inputs);
+  resident.dispose();
+  for (const kind of ["model", "sequential"] as const) {
+    const model = await build("fp8wo", true, "cpu");
+    if (kind === "model") assert.equal(model.enableModelCpuOffload({ onloadDevice: DEV }).bytes, model.numBytes());
+    else model.enableSequentialCpuOffload({ onloadDevice: DEV });
+    vl.resetPeakMemory(DEV);
+    const before = vl.memory(DEV).allocated;
+    const out = await model.forward(inputs);
+    assert.deepEqual(out.toFloat32Array(), ref.toFloat32Array(), kind);
+    const peak = vl.memory(DEV).peak - before;
+    out.dispose();
+    assert.deepEqual([...weightsOn(model)], ["cpu"], kind);
+    if (kind === "model") assert.ok(peak >= model.numBytes(), "model offload holds the whole model during forward");
+    else assert.ok(peak < model.numBytes() / 2, `sequential offload holds one leaf at a time (peak ${peak} of ${model.numBytes()})`);
+    assert.throws(() => model.enableGroupOffload({ onloadDevice: DEV }), /already/);
+    model.dispose();
+  }
+  ref.dispose();
+  vl.models.disposeInputs(inputs);
+});
