@@ -242,16 +242,38 @@ export class Module {
   async to(target: DeviceSpec | { device?: DeviceSpec; dtype?: DType }): Promise<this> {
     const opts = typeof target === "string" || target instanceof Object && "backend" in target ? { device: target as DeviceSpec } : (target as { device?: DeviceSpec; dtype?: DType });
     const device = opts.device !== undefined ? getDevice(opts.device) : undefined;
-    for (const [, m] of this.namedModules()) {
-      for (const [, w, , owner, local] of m.namedWeights("", false)) {
-        // dtype applies to plain float weights; a subclass's payload keeps its dtypes
-        const cast = opts.dtype !== undefined && !isTensorSubclass(w) && (w.dtype === "float32" || w.dtype === "float16" || w.dtype === "bfloat16");
-        const moved = untracked(() => mapWeight(w, (t) => moveTensor(t, { device, dtype: cast ? opts.dtype : undefined })));
-        owner.setTensor(local, moved);
+    const convert = (w: Weight): Weight => {
+      // dtype applies to plain float weights; a subclass's payload keeps its dtypes
+      const cast = opts.dtype !== undefined && !isTensorSubclass(w) && (w.dtype === "float32" || w.dtype === "float16" || w.dtype === "bfloat16");
+      return untracked(() => mapWeight(w, (t) => moveTensor(t, { device, dtype: cast ? opts.dtype : undefined })));
+    };
+    const slots = [...this.namedWeights()].map(([, w, , owner, local]) => ({ w, owner, local }));
+    const crossDevice = device !== undefined && slots.some(({ w }) => flattenWeight(w).some(([, t]) => t.device !== device));
+    if (!crossDevice) {
+      // same device (a dtype change): swap weight by weight, so memory never holds two models
+      for (const { w, owner, local } of slots) {
+        owner.setTensor(local, convert(w));
         w.dispose();
+        await maybeYield();
       }
-      await maybeYield();
+      return this;
     }
+    // across devices: copy everything first, then swap, so running out of memory on the
+    // target (or an interrupt) leaves the model whole on its old device
+    const moved: Weight[] = [];
+    try {
+      for (const { w } of slots) {
+        moved.push(convert(w));
+        await maybeYield();
+      }
+    } catch (e) {
+      for (const m of moved) m.dispose();
+      throw e;
+    }
+    slots.forEach(({ w, owner, local }, i) => {
+      owner.setTensor(local, moved[i]!);
+      w.dispose();
+    });
     return this;
   }
 

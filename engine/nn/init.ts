@@ -12,6 +12,8 @@ export interface ParamFactory {
   /** "random": seeded values; "empty": uninitialised (a loader fills them) */
   init: "random" | "empty";
   seed: number;
+  /** every tensor made so far, so a failed construction can free them */
+  created?: Tensor[];
 }
 
 /** 32-bit FNV-1a of a string, mixed with the model seed. */
@@ -27,7 +29,10 @@ export function nameSeed(seed: number, name: string): number {
 export type InitKind = { kind: "normal"; std: number; mean?: number } | { kind: "constant"; value: number };
 
 export function makeParam(f: ParamFactory, name: string, shape: number[], init: InitKind): Tensor {
-  if (f.init === "empty") return Tensor.empty(shape, f.dtype, f.device, name);
-  if (init.kind === "constant") return full(shape, init.value, { dtype: f.dtype, device: f.device, owner: name });
-  return randn(shape, { seed: nameSeed(f.seed, name), std: init.std, mean: init.mean ?? 0, dtype: f.dtype, device: f.device, owner: name });
+  const t =
+    f.init === "empty" ? Tensor.empty(shape, f.dtype, f.device, name)
+    : init.kind === "constant" ? full(shape, init.value, { dtype: f.dtype, device: f.device, owner: name })
+    : randn(shape, { seed: nameSeed(f.seed, name), std: init.std, mean: init.mean ?? 0, dtype: f.dtype, device: f.device, owner: name });
+  f.created?.push(t);
+  return t;
 }

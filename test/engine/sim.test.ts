@@ -297,3 +297,24 @@ test("a copy between two simulated devices occupies both, at the slower device's
   x.dispose();
   y.dispose();
 });
+
+test("out of memory while moving or building a model leaves it whole and frees the partial copy", async () => {
+  const vlx = await import("../../engine/index.js");
+  const dev = vlx.getDevice("sim:a100-80g") as InstanceType<typeof vlx.SimDevice>;
+  const model = await vlx.models.flux("tiny", { seed: 1 });
+  const baseline = dev.memory.stats().allocated;
+  dev.setMemoryLimit(baseline + Math.floor(model.numBytes() / 2));
+  try {
+    await assert.rejects(model.to(dev), /out of memory/);
+    assert.equal(dev.memory.stats().allocated, baseline, "the partial copy was freed");
+    assert.deepEqual([...new Set([...model.namedTensors()].map(([, t]) => t.device.name))], ["cpu"], "the model stayed whole on cpu");
+    const inputs = vlx.models.fluxInputs(model, { grid: [2, 2], textLength: 3 });
+    (await model.forward(inputs)).dispose();
+    vlx.models.disposeInputs(inputs);
+    await assert.rejects(vlx.models.flux("tiny", { device: dev }), /out of memory/);
+    assert.equal(dev.memory.stats().allocated, baseline, "a failed construction frees what it made");
+  } finally {
+    dev.setMemoryLimit(null);
+    model.dispose();
+  }
+});

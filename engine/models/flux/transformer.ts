@@ -153,6 +153,14 @@ export function createFlux(config: FluxConfig, options: FluxCreateOptions = {}):
     dtype: options.dtype ?? "float32",
     init: options.init ?? "random",
     seed: options.seed ?? 0,
+    created: [],
   };
-  return new FluxTransformer2DModel(config, f);
+  try {
+    return new FluxTransformer2DModel(config, f);
+  } catch (e) {
+    for (const t of f.created!) t.dispose(); // e.g. out of memory halfway: free what was made
+    throw e;
+  } finally {
+    delete f.created;
+  }
 }
