@@ -29,6 +29,8 @@ export interface Backend {
   matmul(out: Tensor, a: Tensor, b: Tensor, bias: Tensor | null, M: number, N: number, K: number, transB: boolean): void;
   binary(op: BinaryOp, out: Tensor, a: Tensor, aOffset: number, aStrides: number[], b: Tensor, bOffset: number, bStrides: number[], shape: number[]): void;
   unary(op: UnaryOp, out: Tensor, x: Tensor): void;
+  /** torch.clamp(x, lo, hi); NaN stays NaN (optional: a tracing backend may not record it) */
+  clamp?(out: Tensor, x: Tensor, lo: number, hi: number): void;
   scalarOp(op: BinaryOp, out: Tensor, x: Tensor, scalar: number, scalarFirst: boolean): void;
   modulate(out: Tensor, x: Tensor, mod: Tensor, batch: number, tokens: number, dim: number, scaleOffset: number, shiftOffset: number, modStride: number): void;
   layerNorm(out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, rows: number, cols: number, eps: number): void;

@@ -9,6 +9,7 @@ import { binary, modulate, scalarOp, unary } from "../kernels/elementwise.js";
 import { layerNorm, rmsNorm, softmax } from "../kernels/norm.js";
 import { rope, sdpa } from "../kernels/attention.js";
 import { copyStrided, fill } from "../kernels/layout.js";
+import { clamp } from "../kernels/clamp.js";
 
 function s(t: Tensor): NativeStorage {
   const n = t.native;
@@ -48,6 +49,9 @@ export class HostBackend implements Backend {
   }
   unary(op: UnaryOp, out: Tensor, x: Tensor): void {
     unary(op, s(out), out.dtype, s(x), x.dtype, x.numel);
+  }
+  clamp(out: Tensor, x: Tensor, lo: number, hi: number): void {
+    clamp(s(out), out.dtype, s(x), x.dtype, x.numel, lo, hi);
   }
   scalarOp(op: BinaryOp, out: Tensor, x: Tensor, scalar: number, scalarFirst: boolean): void {
     scalarOp(op, s(out), out.dtype, s(x), x.dtype, scalar, x.numel, scalarFirst);

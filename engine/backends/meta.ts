@@ -22,6 +22,7 @@ export class MetaBackend implements Backend {
   binary = noop;
   unary = noop;
   scalarOp = noop;
+  clamp = noop;
   modulate = noop;
   layerNorm = noop;
   rmsNorm = noop;

@@ -79,6 +79,16 @@ export const mulScalar = (x: Tensor, s: number): Tensor => scalar("mul", x, s, f
 /** s - x */
 export const rsubScalar = (x: Tensor, s: number): Tensor => scalar("sub", x, s, true);
 
+/** torch.clamp(x, lo, hi); NaN stays NaN. */
+export function clamp(x: Tensor, lo: number, hi: number): Tensor {
+  requireCompute("clamp", x);
+  const backend = x.device.backend;
+  if (!backend.clamp) throw new Error(`clamp is not available on ${x.device.name}`);
+  const out = Tensor.empty(x.shape, x.dtype, x.device);
+  backend.clamp(out, x, lo, hi);
+  return out;
+}
+
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   requireCompute(op, x);
   const out = Tensor.empty(x.shape, x.dtype, x.device);

@@ -281,6 +281,10 @@ export class SimBackend implements Backend {
     const n = numel(shape);
     this.kernel({ op: "copy_strided", category: "layout", flops: 0, bytes: bytesOf(src.dtype, distinctElements(shape, srcStrides)) + bytesOf(dst.dtype, n), rate: "fp32" });
   }
+  clamp(out: Tensor, x: Tensor, lo: number, hi: number): void {
+    this.host?.clamp!(out, x, lo, hi);
+    this.kernel({ op: "clamp", category: "elementwise", flops: x.numel, bytes: x.nbytes + out.nbytes, rate: "fp32" });
+  }
   fill(dst: Tensor, offset: number, n: number, value: number): void {
     this.host?.fill(dst, offset, n, value);
     this.kernel({ op: "fill", category: "fill", flops: 0, bytes: bytesOf(dst.dtype, n), rate: "fp32" });

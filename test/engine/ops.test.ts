@@ -112,3 +112,15 @@ test("ops reject non-float inputs with a message that says what to do", () => {
   assert.throws(() => vl.ops.silu(i), /has dtype int32; this op computes on float32, float16 or bfloat16 \(cast it/);
   i.dispose();
 });
+
+test("clamp bounds values, keeps NaN, and float16 Flux blocks clip like diffusers", async () => {
+  const x = vl.tensor([-1e6, -2, 0.5, 3, 1e6, NaN]);
+  const c = vl.ops.clamp(x, -2.5, 2.5).toFloat32Array();
+  assert.deepEqual([...c.subarray(0, 5)], [-2.5, -2, 0.5, 2.5, 2.5]);
+  assert.ok(Number.isNaN(c[5]));
+  x.dispose();
+  const h = vl.tensor([70000, -70000, 1], { dtype: "float16" }); // overflow to +-inf in float16
+  const hc = vl.ops.clamp(h, -65504, 65504).toFloat32Array();
+  assert.deepEqual([...hc], [65504, -65504, 1]);
+  h.dispose();
+});

@@ -5,10 +5,18 @@ import { Module } from "../../module.js";
 import type { Tensor } from "../../tensor.js";
 import { GELU, Linear, LayerNorm, Dropout, ModuleList } from "../../nn/layers.js";
 import type { ParamFactory } from "../../nn/init.js";
-import { gatedResidual, modulate } from "../../ops/math.js";
+import { clamp, gatedResidual, modulate } from "../../ops/math.js";
 import { cat } from "../../ops/layout.js";
 import { AdaLayerNormZero, AdaLayerNormZeroSingle } from "./embeddings.js";
 import { FluxAttention, type Rotary } from "./attention.js";
+
+/** diffusers clips float16 block outputs to the finite range (inf would poison the next block). */
+function clipFloat16(x: Tensor): Tensor {
+  if (x.dtype !== "float16") return x;
+  const c = clamp(x, -65504, 65504);
+  x.dispose();
+  return c;
+}
 
 /** diffusers' GELU module: proj then the activation (FeedForward's net.0). */
 export class GELUProjection extends Module {
@@ -92,7 +100,7 @@ export class FluxTransformerBlock extends Module {
     e1.dispose();
     ctxFf.dispose();
     embE.dispose();
-    return [e2, h2];
+    return [clipFloat16(e2), h2];
   }
 }
 
@@ -122,6 +130,6 @@ export class FluxSingleTransformerBlock extends Module {
     const out = gatedResidual(hidden, proj, emb, 3, 2);
     proj.dispose();
     emb.dispose();
-    return out;
+    return clipFloat16(out);
   }
 }
