@@ -45,3 +45,7 @@ export { quantize, quantizeTensor, autoquant, QTensor, sqnrDb, type SchemeName }
 export { applyLayerwiseCasting, removeLayerwiseCasting, DEFAULT_SKIP_MODULES_PATTERN, LAYERWISE_CASTING_HOOK, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
 export { applyGroupOffloading, removeGroupOffloading, GROUP_OFFLOADING_HOOK, WeightGroup, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";
 export { applyModelCpuOffload, applySequentialCpuOffload, removeModelCpuOffload, MODEL_CPU_OFFLOAD_HOOK, type CpuOffloadOptions } from "./techniques/cpu-offload.js";
+export { moduleSelector, PROFILER_HOOK, type ModuleSelection } from "./profiler.js";
+export { profile, type ProfileOptions } from "./profile/profile.js";
+export { Report, fromCSV as reportFromCSV, type ReportSummary, type ReportInfo, type ReportData, type ReportFigures, type ReportTable, type LayerRow, type TimelineSpan, type MemoryPoint, type TimeSource } from "./profile/report.js";
+export { planOffload, applyOffloadSetting, defaultOffloadCandidates, describeSetting, OffloadPlan, type OffloadSetting, type PlanTrial, type PlanOffloadOptions } from "./profile/planner.js";

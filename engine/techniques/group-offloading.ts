@@ -87,21 +87,44 @@ export class WeightGroup {
   /** Copies the group's weights to the onload device on the current stream (nonBlocking: asynchronously, from pinned memory). */
   onload(nonBlocking = false): void {
     if (this.onloaded) return;
-    untracked(() => {
-      for (const [key, m, local] of this.slots()) {
-        const host = m.weight(local);
-        const disk = this.disk;
-        const dev = disk
-          ? mapWeight(host, (t, inner) => {
-              const d = Tensor.empty(t.shape, t.dtype, this.onloadDevice, leafName(key, inner));
+    try {
+      untracked(() => {
+        for (const [key, m, local] of this.slots()) {
+          const host = m.weight(local);
+          const disk = this.disk;
+          const made: Tensor[] = [];
+          const copy = (t: Tensor, inner: string): Tensor => {
+            let d: Tensor;
+            if (disk) {
+              d = Tensor.empty(t.shape, t.dtype, this.onloadDevice, leafName(key, inner));
+              made.push(d);
               d.device.backend.write(d, 0, disk.read(diskEntryName(key, inner)));
-              return d;
-            })
-          : mapWeight(host, (t) => (t.device === this.onloadDevice ? t.reshape(t.shape) : moveTensor(t, { device: this.onloadDevice, nonBlocking })));
-        m.setTensor(local, dev);
-        this.resting.set(key, { module: m, local, host });
+            } else {
+              d = t.device === this.onloadDevice ? t.reshape(t.shape) : moveTensor(t, { device: this.onloadDevice, nonBlocking });
+              made.push(d);
+            }
+            return d;
+          };
+          let dev: Weight;
+          try {
+            dev = mapWeight(host, copy);
+          } catch (e) {
+            for (const d of made) d.dispose(); // a subclass half copied: free its leaves
+            throw e;
+          }
+          m.setTensor(local, dev);
+          this.resting.set(key, { module: m, local, host });
+        }
+      });
+    } catch (e) {
+      // out of memory (or any failure) halfway: put back what was swapped, so the group is whole on the host
+      for (const { module, local, host } of this.resting.values()) {
+        const dev = module.setTensor(local, host);
+        if (dev && dev !== host) dev.dispose();
       }
-    });
+      this.resting.clear();
+      throw e;
+    }
     this.onloaded = true;
   }
 
@@ -255,6 +278,7 @@ class RootHook implements ModelHook {
     this.shared.learned = false;
   }
   deinitialize(): void {
+    for (const g of this.shared.groups) g.resident = false; // resident groups go back to the host too
     this.finish();
     this.unmatched?.restoreFromDisk(this.offloadDevice);
     for (const g of this.shared.groups) g.restoreFromDisk(this.offloadDevice);

@@ -200,3 +200,26 @@ test("model-level and sequential cpu offload give the resident output and leave 
   ref.dispose();
   vl.models.disposeInputs(inputs);
 });
+
+test("running out of device memory while onloading leaves every group whole on the host; removal brings resident groups back", async () => {
+  const model = await build("int4wo", false, "cpu");
+  model.enableGroupOffload({ onloadDevice: "sim:l4", offloadType: "block_level", keepResident: ["transformer_blocks.0"] });
+  const dev = vl.getDevice("sim:l4") as InstanceType<typeof vl.SimDevice>;
+  const inputs = vl.models.fluxInputs(model, { grid: [2, 2], textLength: 3, seed: 1, device: dev });
+  const ref = await model.forward(inputs);
+  const before = dev.memory.stats().allocated;
+  dev.setMemoryLimit(before + 20_000); // room for a few leaves, not for a block
+  try {
+    await assert.rejects(model.forward(inputs), /out of memory/);
+  } finally {
+    dev.setMemoryLimit(null);
+  }
+  assert.equal(dev.memory.stats().allocated, before, "nothing half-onloaded stays on the device");
+  const again = await model.forward(inputs);
+  assert.deepEqual(again.toFloat32Array(), ref.toFloat32Array());
+  vl.removeGroupOffloading(model);
+  assert.deepEqual([...weightsOn(model)], ["cpu"], "resident groups return to the host on removal");
+  for (const t of [ref, again]) t.dispose();
+  vl.models.disposeInputs(inputs);
+  model.dispose();
+});
