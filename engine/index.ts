@@ -43,6 +43,7 @@ export { flattenWeight, rebuildWeight, mapWeight, isTensorSubclass, weightBytes,
 export * as quant from "./quant/index.js";
 export { quantize, quantizeTensor, autoquant, QTensor, sqnrDb, type SchemeName } from "./quant/index.js";
 export { applyLayerwiseCasting, removeLayerwiseCasting, DEFAULT_SKIP_MODULES_PATTERN, LAYERWISE_CASTING_HOOK, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
+export { exportOnnx, onnxFeeds, type OnnxExportOptions, type OnnxExport, type OnnxFeed, type OnnxInputInfo, type OnnxValueInfo, type OnnxExportSummary } from "./io/onnx-export.js";
 export { applyGroupOffloading, removeGroupOffloading, GROUP_OFFLOADING_HOOK, WeightGroup, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";
 export { applyModelCpuOffload, applySequentialCpuOffload, removeModelCpuOffload, MODEL_CPU_OFFLOAD_HOOK, type CpuOffloadOptions } from "./techniques/cpu-offload.js";
 export { moduleSelector, PROFILER_HOOK, type ModuleSelection } from "./profiler.js";
