@@ -1,11 +1,21 @@
 #!/usr/bin/env node
-// vramlab command line. Subcommands arrive with their capabilities
-// (kernel, install, run); today: info and version.
+// vramlab command line: info, version, kernel (run the Jupyter kernel) and
+// install (write its kernelspec).
 import { readFileSync } from "node:fs";
 
 const args = process.argv.slice(2);
 const cmd = args[0] ?? "help";
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+
+const HELP = `usage: vramlab <command>
+
+  info       CPU kernel level and CUDA availability
+  version    print the version
+  kernel     run the Jupyter kernel: vramlab kernel --connection-file FILE
+  install    install the kernelspec so Jupyter lists the kernel:
+             vramlab install [--user | --prefix PREFIX | --sys-prefix [--python PY]]
+                             [--name NAME] [--display-name TEXT]
+             (--user is the default)`;
 
 async function main() {
   switch (cmd) {
@@ -22,14 +32,34 @@ async function main() {
       console.log(`cuda: ${cuda.compiled ? "compiled" : "not compiled"}; ${cuda.available ? `${cuda.deviceCount} device(s): ${cuda.devices.map((d) => d.name).join(", ")}` : cuda.reason}`);
       return 0;
     }
+    case "kernel": {
+      const { kernelCommand } = await import("../dist/kernel/cli.js");
+      await kernelCommand(args.slice(1));
+      return null; // the kernel runs until a shutdown request ends the process
+    }
+    case "install": {
+      const { installCommand } = await import("../dist/kernel/cli.js");
+      const dir = installCommand(args.slice(1));
+      console.log(`installed the vramlab kernelspec in ${dir}`);
+      return 0;
+    }
     case "help":
     case "--help":
     case "-h":
-      console.log("usage: vramlab <command>\n\n  info       CPU kernel level and CUDA availability\n  version    print the version");
+      console.log(HELP);
       return 0;
     default:
       console.error(`vramlab: unknown command "${cmd}". Run \`vramlab help\` for the list.`);
       return 2;
   }
 }
-main().then((code) => process.exit(code), (e) => { console.error(`vramlab: ${e.message}`); process.exit(1); });
+main().then(
+  (code) => {
+    if (code !== null) process.exit(code);
+  },
+  (e) => {
+    const usage = e && e.constructor && e.constructor.name === "UsageError";
+    console.error(`vramlab: ${e && e.message ? e.message : e}`);
+    process.exit(usage ? 2 : 1);
+  },
+);
