@@ -56,6 +56,8 @@ export function jupyterSandbox(): JupyterSandbox {
     JUPYTER_CONFIG_DIR: join(dir, "config"),
     JUPYTER_PLATFORM_DIRS: "1",
     PYDEVD_DISABLE_FILE_VALIDATION: "1",
+    // no __pycache__ next to the client scripts in the source tree
+    PYTHONDONTWRITEBYTECODE: "1",
     VRAMLAB_KERNEL_NAME: kernelName,
     VRAMLAB_TEST_PIDFILE: pidFile,
     VRAMLAB_TEST_LOGO: logo,
