@@ -98,3 +98,11 @@ export function untracked<T>(fn: () => T): T {
     syncScope = prev;
   }
 }
+
+/**
+ * Forgets a synchronous scope left open by code that was stopped mid-tidy (V8 skips `finally`
+ * blocks when an interrupt terminates synchronous code). The kernel calls this after an interrupt.
+ */
+export function resetSyncScope(): void {
+  syncScope = null;
+}

@@ -18,6 +18,7 @@ import { setKernelRuntime, type KernelRuntime } from "./runtime.js";
 import { StdinBridge } from "./stdin.js";
 import { runtimeError } from "./traceback.js";
 import { currentContext, withContext } from "../engine/context.js";
+import { resetSyncScope } from "../engine/scope.js";
 import type { FromIoThread, FromSigintThread, IncomingMessage, JsonObject, OutgoingMessage, ToIoThread } from "./protocol.js";
 import type { IoThreadData } from "./io-thread.js";
 
@@ -116,6 +117,7 @@ class Kernel {
       },
     };
     setKernelRuntime(runtime);
+    this.interruptListeners.add(resetSyncScope); // an interrupted tidy() never ran its finally
     const g = globalThis as Record<string, unknown>;
     Object.defineProperty(g, "display", { value: display, configurable: true, writable: true, enumerable: false });
     Object.defineProperty(g, "interruptSignal", { get: () => this.interruptController.signal, configurable: true, enumerable: false });
