@@ -13,3 +13,36 @@ export { renderSVG, escapeXml } from "./figures/svg.js";
 export { memoryBars, timeBars, streamTimeline, memoryOverTime, spanTraces, TIMELINE_GROUPS, type FigureSource, type TimelineItem } from "./figures/layer-figures.js";
 export { schemeComparison, type SchemeRow } from "./figures/scheme-comparison.js";
 export { LiveFigure, type LiveFigureOptions, type UpdateListener } from "./figures/live-figure.js";
+
+// Widgets (ipywidgets protocol 2.1): the model base class and the standard controls.
+export { Widget, widgetById, WIDGET_COMM_TARGET, WIDGET_CONTROL_TARGET, WIDGET_VIEW_MIME, type Change, type Observer, type ModelSpec } from "./widget.js";
+export {
+  Layout as WidgetLayout, // "Layout" is the plotly figure layout type exported above
+  Style,
+  IntSlider,
+  FloatSlider,
+  IntProgress,
+  Dropdown,
+  Checkbox,
+  Text,
+  HTML,
+  Label,
+  Button,
+  HBox,
+  VBox,
+  type LayoutOptions as WidgetLayoutOptions,
+  type StyleModelName,
+  type DOMWidgetOptions,
+  type DescriptionOptions,
+  type IntSliderOptions,
+  type FloatSliderOptions,
+  type IntProgressOptions,
+  type DropdownOption,
+  type DropdownOptions,
+  type CheckboxOptions,
+  type TextOptions,
+  type HTMLOptions,
+  type ButtonOptions,
+  type ClickHandler,
+  type BoxOptions,
+} from "./controls.js";
