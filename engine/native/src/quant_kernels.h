@@ -15,6 +15,7 @@
 // float8_e4m3fn, 4 for int4 / fp4_e2m1, 5 for fp5_e2m2, 6 for fp6_e3m2), the
 // same packing as the cast kernel. int4 codes are two's complement nibbles.
 #pragma once
+#include "sub_byte_float.h"
 #include "packed_bits.h"
 #include <algorithm>
 #include <cmath>
@@ -120,38 +121,10 @@ inline uint8_t encode_e4m3fn_saturated(float f) {
   return static_cast<uint8_t>(r | (sign >> 24));
 }
 
-// torchao's _f32_to_floatx_unpacked (as in the cast kernel): round to nearest
-// even, magnitudes beyond max and inf saturate, NaN becomes +0.
-template <int E, int M>
-struct SubByteFloatCodec {
-  static constexpr int kBias = (1 << (E - 1)) - 1;
-  static constexpr uint32_t kMaxMagnitudeCode = (1u << (E + M)) - 1;
-  static constexpr int kMaxExp = (1 << E) - 1 - kBias;
-  static constexpr uint32_t kMaxBits = (static_cast<uint32_t>(kMaxExp + 127) << 23) | (((1u << M) - 1) << (23 - M));
-  static constexpr uint32_t kMinNormalBits = static_cast<uint32_t>(1 - kBias + 127) << 23;
-  static constexpr uint32_t kDenormMagic = static_cast<uint32_t>((127 - kBias) + (23 - M) + 1) << 23;
-
-  static uint8_t encode(float f) {
-    uint32_t bits = f32_bits(f);
-    uint32_t sign = bits >> 31;
-    uint32_t a = bits & 0x7fffffffu;
-    uint32_t denormal = f32_bits(bits_f32(a) + bits_f32(kDenormMagic)) - kDenormMagic;
-    uint32_t mant_odd = (a >> (23 - M)) & 1u;
-    uint32_t normal = (a + (static_cast<uint32_t>(kBias - 127) << 23) + ((1u << (22 - M)) - 1) + mant_odd) >> (23 - M);
-    uint32_t r = a >= kMaxBits ? kMaxMagnitudeCode : (a < kMinNormalBits ? denormal : normal);
-    r |= sign << (E + M);
-    return static_cast<uint8_t>(a > 0x7f800000u ? 0u : r);
-  }
-  static float decode(uint32_t code) {
-    uint32_t exp = (code >> M) & ((1u << E) - 1), mant = code & ((1u << M) - 1);
-    float v = exp == 0 ? std::ldexp(static_cast<float>(mant), 1 - kBias - M)
-                       : std::ldexp(static_cast<float>((1u << M) | mant), static_cast<int>(exp) - kBias - M);
-    return (code >> (E + M)) & 1u ? -v : v;
-  }
-};
-using Fp6E3M2Codec = SubByteFloatCodec<3, 2>;
-using Fp5E2M2Codec = SubByteFloatCodec<2, 2>;
-using Fp4E2M1Codec = SubByteFloatCodec<2, 1>;
+// torchao's fpx formats, with the cast kernel's exact rounding (sub_byte_float.h).
+using Fp6E3M2Codec = SubByteFloat<3, 2>;
+using Fp5E2M2Codec = SubByteFloat<2, 2>;
+using Fp4E2M1Codec = SubByteFloat<2, 1>;
 
 // e4m3fn NaN decodes to PyTorch's bits 0x7ff00000 | sign, as the cast kernel does.
 inline float decode_e4m3fn(uint8_t c) {
