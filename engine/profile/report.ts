@@ -4,6 +4,7 @@
 // time, and exports: JSON and CSV (both read back), plain columnar arrays
 // for figures, a text table, and a Jupyter MIME bundle.
 import { formatBytes, formatTable } from "../format.js";
+import type { ModuleCallRecord } from "../profiler.js";
 import type { Resource, SpanCategory, StreamKind, Span } from "../stream.js";
 
 /** "modelled": times from a simulated device's cost model; "wall": measured wall-clock time. */
@@ -51,40 +52,19 @@ export interface ReportInfo {
 }
 
 /** One module call. Times are ms from the start of the first measured step. */
-export interface LayerRow {
+/**
+ * One row per profiled module call and step: the profiler's record (engine/profiler.ts) under the
+ * column names of published benchmarks (name, timeMs, bytes).
+ */
+export type LayerRow = Omit<ModuleCallRecord, "path" | "deviceMs" | "weightBytes"> & {
   /** measured step (0-based) */
   step: number;
-  /** order of entry within the report (a parent comes before its children) */
-  index: number;
-  /** profiled calls enclosing this one */
-  depth: number;
   name: string;
-  className: string;
-  /** dtype or quantization scheme holding most of the module's weight bytes */
-  storageDtype: string;
-  /** the module's weights as stored (its subtree) */
-  bytes: number;
   /** device time between the events at entry and exit on the module's stream (see engine/profiler.ts) */
   timeMs: number;
-  wallMs: number;
-  /** time the compute units spent on kernels queued during the call */
-  computeMs: number;
-  flops: number;
-  startMs: number;
-  endMs: number;
-  memoryBefore: number;
-  memoryAfter: number;
-  /** peak allocated during the call, and the rise above entry */
-  peak: number;
-  peakIncrease: number;
-  /** transfers queued during the call (a prefetch counts in the call that issued it) */
-  h2dBytes: number;
-  h2dCount: number;
-  h2dMs: number;
-  d2hBytes: number;
-  d2hCount: number;
-  d2hMs: number;
-}
+  /** the module's weights as stored (its subtree) */
+  bytes: number;
+};
 
 /** One piece of modelled work on a stream (sim only). */
 export interface TimelineSpan {
