@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import type { Converter, ConvertResult } from "tslab/dist/converter.js";
 import type { ConverterSet, Executor } from "tslab/dist/executor.js";
 import { isInterruption, protectAsync } from "./protect.js";
+import { expandShorthandProperties, lineAndCharacter, originalOffset } from "./shorthand-expansion.js";
 import { CellRegistry, compileError, runtimeError, type Diagnostic, type ErrorContent } from "./traceback.js";
 
 const require = createRequire(import.meta.url);
@@ -118,7 +119,20 @@ export class CellRunner {
     const hooked: Converter = {
       ...converter,
       convert: (prevDecl: string, src: string): ConvertResult => {
-        const r = converter.convert(prevDecl, src);
+        const expansion = expandShorthandProperties(src);
+        const r = converter.convert(prevDecl, expansion.text);
+        if (expansion.insertions.length) {
+          const mapped = new Set<object>(); // chained diagnostics share position objects
+          for (const d of r.diagnostics) {
+            if (d.fileName !== undefined) continue; // another file's position
+            for (const pos of [d.start, d.end]) {
+              if (mapped.has(pos)) continue;
+              mapped.add(pos);
+              pos.offset = originalOffset(expansion, pos.offset);
+              Object.assign(pos, lineAndCharacter(src, pos.offset));
+            }
+          }
+        }
         if (r.output) r.output = protectAsync(r.output, r.hasToplevelAwait === true);
         return r;
       },
