@@ -274,7 +274,9 @@ test("escaping, HTML and the MIME bundle", async () => {
   assert.deepEqual(bundle[PLOTLY_MIME], fig.toPlotlyJSON());
   assert.equal(bundle["image/svg+xml"], svg);
   assert.match(bundle["text/plain"] as string, /^Figure "Per-layer memory \(sim:h100-sxm\)": 3 traces \(bars\), 12 points$/);
-  assert.ok(!(bundle["text/html"] as string).includes("plotly.js v"), "the notebook bundle assumes Plotly is loaded");
+  assert.ok(!(bundle["text/html"] as string).includes("plotly.js v"), "the notebook bundle does not inline plotly.js");
+  // where scripts are stripped (GitHub) or plotly.js is absent, the HTML still shows the SVG
+  assert.ok((bundle["text/html"] as string).includes(`class="vramlab-figure" style="width:720px;height:420px">${svg}</div>`), "the div holds the SVG fallback");
 });
 
 test("a live figure re-renders as points and spans arrive; batches announce once; maxPoints keeps the newest", () => {

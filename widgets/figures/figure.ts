@@ -144,12 +144,12 @@ export class Figure {
     const figure = jsonForScript(this.toPlotlyJSON());
     return (
       library +
-      `<div id="${id}" class="vramlab-figure" style="width:${width}px;height:${height}px"></div>\n` +
+      // The SVG stays in the div where scripts do not run (GitHub, sanitized front ends) or plotly.js is absent.
+      `<div id="${id}" class="vramlab-figure" style="width:${width}px;height:${height}px">${this.toSVG()}</div>\n` +
       `<script type="text/javascript">(function () {\n` +
       `  var fig = ${figure};\n` +
       `  var el = document.getElementById(${JSON.stringify(id)});\n` +
-      `  if (window.Plotly) window.Plotly.newPlot(el, fig.data, fig.layout, { responsive: true });\n` +
-      `  else el.textContent = "plotly.js is not loaded on this page";\n` +
+      `  if (window.Plotly) { el.innerHTML = ""; window.Plotly.newPlot(el, fig.data, fig.layout, { responsive: true }); }\n` +
       `})();</script>`
     );
   }
