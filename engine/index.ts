@@ -50,3 +50,5 @@ export { moduleSelector, PROFILER_HOOK, type ModuleSelection } from "./profiler.
 export { profile, type ProfileOptions } from "./profile/profile.js";
 export { Report, fromCSV as reportFromCSV, type ReportSummary, type ReportInfo, type ReportData, type ReportFigures, type ReportTable, type LayerRow, type TimelineSpan, type MemoryPoint, type TimeSource } from "./profile/report.js";
 export { planOffload, applyOffloadSetting, defaultOffloadCandidates, describeSetting, OffloadPlan, type OffloadSetting, type PlanTrial, type PlanOffloadOptions } from "./profile/planner.js";
+export * as experiments from "./experiments/index.js";
+export { experiment } from "./experiments/index.js";

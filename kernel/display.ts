@@ -6,6 +6,8 @@ import { inspect } from "node:util";
 import { randomUUID } from "node:crypto";
 import { getKernelRuntime, type MimeData } from "./runtime.js";
 import type { JsonObject } from "./protocol.js";
+import { Figure, type Layout, type Trace } from "../widgets/figures/figure.js";
+import { FIGURE_SVG_SLOT, PLOTLY_MIME } from "../engine/experiments/display-bundle.js";
 
 /** Objects with a method under this symbol display as the MIME bundle it returns (Deno's convention). */
 export const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
@@ -54,6 +56,37 @@ function splitBundle(raw: unknown): { data: Record<string, unknown>; metadata: J
   return { data: o, metadata: {} };
 }
 
+/** Trace types the SVG renderer (widgets/figures/svg.ts) draws. */
+const SVG_TRACE_TYPES = new Set(["bar", "scatter"]);
+
+/** The SVG drawing of plotly JSON, or null when it holds traces the renderer does not draw (the bundle then goes without). */
+function plotlySvg(figure: unknown): string | null {
+  const f = figure as { data?: unknown; layout?: unknown } | null;
+  if (typeof f !== "object" || f === null || !Array.isArray(f.data) || f.data.length === 0) return null;
+  if (!f.data.every((t) => typeof t === "object" && t !== null && SVG_TRACE_TYPES.has((t as { type?: string }).type ?? "scatter") && Array.isArray((t as { x?: unknown }).x) && Array.isArray((t as { y?: unknown }).y))) return null;
+  try {
+    const layout = typeof f.layout === "object" && f.layout !== null ? (f.layout as Layout) : {};
+    return new Figure(f.data as Trace[], layout).toSVG();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A bundle with plotly JSON and no SVG gets image/svg+xml drawn from it, so the figure shows where no
+ * script runs (GitHub, nbconvert); a text/html part holding FIGURE_SVG_SLOT gets the same SVG in its place.
+ */
+function addSvgFallback(out: MimeData): void {
+  if (!(PLOTLY_MIME in out)) return;
+  let svgText = typeof out["image/svg+xml"] === "string" ? (out["image/svg+xml"] as string) : null;
+  if (svgText === null) {
+    svgText = plotlySvg(out[PLOTLY_MIME]);
+    if (svgText !== null) out["image/svg+xml"] = svgText;
+  }
+  const htmlText = out["text/html"];
+  if (typeof htmlText === "string" && htmlText.includes(FIGURE_SVG_SLOT)) out["text/html"] = htmlText.replace(FIGURE_SVG_SLOT, () => svgText ?? "");
+}
+
 /** Checks and converts a raw bundle: binary values become base64, non-JSON values are rejected with a clear error. */
 export function normalizeBundle(raw: unknown, fallbackText?: () => string | null): ResolvedBundle {
   const { data, metadata } = splitBundle(raw);
@@ -63,6 +96,7 @@ export function normalizeBundle(raw: unknown, fallbackText?: () => string | null
     if (!/^[\w.+-]+\/[\w.+-]+$/.test(mime)) throw new TypeError(`"${mime}" is not a MIME type (expected type/subtype, e.g. "text/html")`);
     out[mime] = isBinary(v) ? toBase64(v) : v;
   }
+  addSvgFallback(out);
   if (!("text/plain" in out)) out["text/plain"] = fallbackText?.() ?? `<${Object.keys(out).join(", ") || "empty display"}>`;
   try {
     JSON.stringify(out);
