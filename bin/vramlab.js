@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// vramlab command line: info, version, kernel (run the Jupyter kernel) and
-// install (write its kernelspec).
+// vramlab command line: info, version, kernel (run the Jupyter kernel),
+// install (write its kernelspec), run (execute a notebook headlessly) and
+// serve (a kernel behind a websocket bridge with a live widget page).
 import { readFileSync } from "node:fs";
 
 const args = process.argv.slice(2);
@@ -15,7 +16,13 @@ const HELP = `usage: vramlab <command>
   install    install the kernelspec so Jupyter lists the kernel:
              vramlab install [--user | --prefix PREFIX | --sys-prefix [--python PY]]
                              [--name NAME] [--display-name TEXT]
-             (--user is the default)`;
+             (--user is the default)
+  run        execute a notebook in the kernel and save its outputs:
+             vramlab run NOTEBOOK [-p NAME=VALUE ...] [-o OUT] [--timeout S] [--html OUT.html]
+             (vramlab run --help for every option)
+  serve      start a kernel and serve a page with live widgets over a websocket bridge:
+             vramlab serve [--connection-file FILE] [--host H] [--port P] [--no-token]
+             (vramlab serve --help for every option)`;
 
 async function main() {
   switch (cmd) {
@@ -42,6 +49,15 @@ async function main() {
       const dir = installCommand(args.slice(1));
       console.log(`installed the vramlab kernelspec in ${dir}`);
       return 0;
+    }
+    case "run": {
+      const { runCommand } = await import("../dist/kernel/cli.js");
+      return await runCommand(args.slice(1));
+    }
+    case "serve": {
+      const { serveCommand } = await import("../dist/kernel/ws-serve.js");
+      await serveCommand(args.slice(1));
+      return null; // serves until interrupted
     }
     case "help":
     case "--help":

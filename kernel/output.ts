@@ -4,6 +4,7 @@
 // milliseconds and always flushed before any other output, so order is
 // kept.
 import type { JsonObject, OutgoingMessage } from "./protocol.js";
+import { setParentHeaderSource } from "./runtime.js";
 
 type StreamName = "stdout" | "stderr";
 
@@ -55,8 +56,9 @@ export class OutputRouter {
   }
 }
 
-/** Sends process.stdout/stderr writes (console.log included) to the router. */
+/** Sends process.stdout/stderr writes (console.log included) to the router, which becomes the process's output: its parent is currentParentHeader(). */
 export function captureProcessStreams(router: OutputRouter): void {
+  setParentHeaderSource(() => router.parent);
   for (const name of ["stdout", "stderr"] as const) {
     const stream = process[name];
     stream.write = ((chunk: unknown, encoding?: unknown, callback?: unknown): boolean => {

@@ -51,3 +51,22 @@ export function requireKernelRuntime(what: string): KernelRuntime {
   if (!rt) throw new Error(`${what} needs the vramlab Jupyter kernel; this code is not running inside it`);
   return rt;
 }
+
+const PARENT_SOURCE_KEY = Symbol.for("vramlab.kernel.parentHeaderSource");
+
+/**
+ * The header of the request whose outputs are being published now (the
+ * execute_request or comm_msg being handled, or the last one), or
+ * undefined outside the kernel. Output widgets route by its msg_id.
+ */
+export function currentParentHeader(): JsonObject | undefined {
+  const source = (globalThis as Record<symbol, unknown>)[PARENT_SOURCE_KEY] as (() => JsonObject) | undefined;
+  return source?.();
+}
+
+/** @internal the kernel's output router registers where the current parent header is read */
+export function setParentHeaderSource(source: (() => JsonObject) | undefined): void {
+  const g = globalThis as Record<symbol, unknown>;
+  if (source) Object.defineProperty(g, PARENT_SOURCE_KEY, { value: source, configurable: true, enumerable: false, writable: true });
+  else delete g[PARENT_SOURCE_KEY];
+}

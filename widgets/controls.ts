@@ -1,271 +1,210 @@
-// Standard ipywidgets 8 controls (@jupyter-widgets/controls 2.0.0 models,
-// @jupyter-widgets/base 2.0.0 Layout and style views). Default states are
-// those of ipywidgets 8.1 (the @jupyter-widgets/schema JSON), written out
-// here for the models vramlab ships.
-import { Widget, type ModelSpec } from "./widget.js";
+// Standard ipywidgets 8 controls (@jupyter-widgets/controls 2.0.0 models).
+// Names, versions, defaults and value types come from the schema
+// (schema-widget.ts); the classes here add typed options and the rules the
+// schema cannot say: bounded values are clamped, ranges stay ordered,
+// container titles follow their children, buttons run click handlers.
+import { Widget } from "./widget.js";
+import { SchemaWidget, type DescriptionOptions, type DOMWidgetOptions } from "./schema-widget.js";
 import type { JsonObject } from "../kernel/protocol.js";
 
-const CONTROLS = "@jupyter-widgets/controls";
-const BASE = "@jupyter-widgets/base";
-const VERSION = "2.0.0";
+export { SchemaWidget, Layout, Style, checkAttribute, type DOMWidgetOptions, type DescriptionOptions, type LayoutOptions } from "./schema-widget.js";
 
-function controlsSpec(modelName: string, viewName: string | null): ModelSpec {
-  return { modelName, modelModule: CONTROLS, modelModuleVersion: VERSION, viewName, viewModule: CONTROLS, viewModuleVersion: VERSION };
+function name(w: Widget): string {
+  return w.modelName.replace(/Model$/, "");
 }
 
-const LAYOUT_KEYS = [
-  "align_content", "align_items", "align_self", "border_bottom", "border_left", "border_right", "border_top", "bottom", "display", "flex", "flex_flow",
-  "grid_area", "grid_auto_columns", "grid_auto_flow", "grid_auto_rows", "grid_column", "grid_gap", "grid_row", "grid_template_areas",
-  "grid_template_columns", "grid_template_rows", "height", "justify_content", "justify_items", "left", "margin", "max_height", "max_width",
-  "min_height", "min_width", "object_fit", "object_position", "order", "overflow", "padding", "right", "top", "visibility", "width",
-] as const;
-export type LayoutOptions = Partial<Record<(typeof LAYOUT_KEYS)[number], string | null>>;
-
-/** CSS layout of a widget (LayoutModel): `new Layout({ width: "300px" })`. */
-export class Layout extends Widget {
-  declare width: string | null;
-  declare height: string | null;
-  constructor(opts: LayoutOptions = {}) {
-    super(
-      { modelName: "LayoutModel", modelModule: BASE, modelModuleVersion: VERSION, viewName: "LayoutView", viewModule: BASE, viewModuleVersion: VERSION },
-      Object.fromEntries(LAYOUT_KEYS.map((k) => [k, null])),
-      opts,
-    );
-  }
+/** Keeps bounds before the value in an options object, so the value is clamped against the bounds the user gave. */
+function boundsFirst<T extends object>(opts: T): T {
+  const { value, ...rest } = opts as T & { value?: unknown };
+  return (value === undefined ? rest : { ...rest, value }) as T;
 }
 
-const STYLE_DEFAULTS: Record<string, Record<string, unknown>> = {
-  DescriptionStyleModel: { description_width: "" },
-  SliderStyleModel: { description_width: "", handle_color: null },
-  ProgressStyleModel: { description_width: "", bar_color: null },
-  CheckboxStyleModel: { description_width: "", background: null },
-  TextStyleModel: { description_width: "", background: null, font_size: null, text_color: null },
-  HTMLStyleModel: { description_width: "", background: null, font_size: null, text_color: null },
-  LabelStyleModel: { description_width: "", background: null, font_family: null, font_size: null, font_style: null, font_variant: null, font_weight: null, text_color: null, text_decoration: null },
-  ButtonStyleModel: { button_color: null, font_family: null, font_size: null, font_style: null, font_variant: null, font_weight: null, text_color: null, text_decoration: null },
-};
-export type StyleModelName = keyof typeof STYLE_DEFAULTS;
-
-/** A control's style model (e.g. SliderStyleModel): `slider.style.set("handle_color", "red")`. */
-export class Style extends Widget {
-  constructor(modelName: StyleModelName, opts: Record<string, unknown> = {}) {
-    const defaults = STYLE_DEFAULTS[modelName];
-    if (!defaults) throw new TypeError(`unknown style model "${modelName}" (known: ${Object.keys(STYLE_DEFAULTS).join(", ")})`);
-    super({ modelName, modelModule: CONTROLS, modelModuleVersion: VERSION, viewName: "StyleView", viewModule: BASE, viewModuleVersion: VERSION }, defaults, opts);
-  }
+function clamp(v: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, v));
 }
 
-export interface DOMWidgetOptions {
-  layout?: Layout | LayoutOptions;
-  /** style keys of the control's style model, or a Style */
-  style?: Style | Record<string, unknown>;
-  tooltip?: string | null;
-  tabbable?: boolean | null;
-  _dom_classes?: string[];
-}
-export interface DescriptionOptions extends DOMWidgetOptions {
-  description?: string;
-  description_allow_html?: boolean;
-}
+// ---- numbers ------------------------------------------------------------------
 
-/** Builds the layout and style children first: the frontend must know them before the widget that references them. */
-function domDefaults(styleModel: StyleModelName | null, opts: DOMWidgetOptions, own: Record<string, unknown>): { defaults: Record<string, unknown>; initial: Record<string, unknown> } {
-  const { layout, style, ...rest } = opts as DOMWidgetOptions & Record<string, unknown>;
-  const defaults: Record<string, unknown> = {
-    _dom_classes: [],
-    layout: layout instanceof Layout ? layout : new Layout(layout ?? {}),
-    tabbable: null,
-    tooltip: null,
-    ...own,
-  };
-  if (styleModel) defaults.style = style instanceof Style ? style : new Style(styleModel, style ?? {});
-  else if (style !== undefined) throw new TypeError("this widget has no style model");
-  return { defaults, initial: rest };
-}
-
-function describedDefaults(own: Record<string, unknown>): Record<string, unknown> {
-  return { description: "", description_allow_html: false, ...own };
-}
-
-function requireNumber(model: string, key: string, v: unknown, integer: boolean): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new TypeError(`${model}.${key} must be a finite number, got ${JSON.stringify(v)}`);
-  if (integer && !Number.isInteger(v)) throw new TypeError(`${model}.${key} must be an integer, got ${v}`);
-  return v;
-}
-
-/** Shared by the sliders and the progress bar: value is clamped into [min, max] like ipywidgets' bounded traits. */
-abstract class BoundedNumber extends Widget {
+/** Sliders, progress bars and bounded text boxes: value is clamped into [min, max], and min <= max, as ipywidgets' bounded traits. */
+abstract class BoundedNumber extends SchemaWidget {
   declare value: number;
   declare min: number;
   declare max: number;
+
   protected override validate(key: string, value: unknown): unknown {
-    if (key !== "value" && key !== "min" && key !== "max" && key !== "step") return value;
-    if (key === "step" && value === null) return value;
-    // validate runs during construction too, before subclass fields exist: the model name says which kind
-    const integer = this.modelName.startsWith("Int");
-    const v = requireNumber(this.modelName, key, value, integer);
-    // during construction the state is being filled in; clamping uses what is there
-    const min = this.peek("min");
-    const max = this.peek("max");
-    if (key === "value" && min !== undefined && max !== undefined) return Math.min(max, Math.max(min, v));
-    return v;
+    super.validate(key, value);
+    if (!this.has("min") || !this.has("max")) return value; // during construction, before the state exists
+    const min = this.get<number>("min");
+    const max = this.get<number>("max");
+    if (key === "value") return clamp(value as number, min, max);
+    if (key === "min" && (value as number) > max) throw new RangeError(`${name(this)}.min (${value}) must not exceed max (${max})`);
+    if (key === "max" && (value as number) < min) throw new RangeError(`${name(this)}.max (${value}) must not be below min (${min})`);
+    return value;
   }
 
   override set(keyOrValues: string | Record<string, unknown>, value?: unknown): void {
     const values = typeof keyOrValues === "string" ? { [keyOrValues]: value } : { ...keyOrValues };
-    super.set(values);
-    // a new bound can push the value out of range: clamp it (and sync that) as ipywidgets does
-    if ("min" in values || "max" in values) {
-      const clamped = Math.min(this.max, Math.max(this.min, this.value));
-      if (clamped !== this.value) super.set("value", clamped);
-    }
-  }
-
-  private peek(key: string): number | undefined {
-    try {
-      return this.get<number>(key);
-    } catch {
-      return undefined;
-    }
+    // new bounds can push the value out of range: clamp it in the same update, as ipywidgets does
+    if (("min" in values || "max" in values) && !("value" in values)) values.value = this.value;
+    super.set(boundsFirst(values));
   }
 }
 
-export interface IntSliderOptions extends DescriptionOptions {
+export interface NumberControlOptions extends DescriptionOptions {
   value?: number;
+  disabled?: boolean;
+  continuous_update?: boolean;
+}
+export interface BoundedNumberOptions extends NumberControlOptions {
   min?: number;
   max?: number;
-  step?: number;
+  step?: number | null;
+}
+export interface SliderOptions extends BoundedNumberOptions {
   orientation?: "horizontal" | "vertical";
   readout?: boolean;
   readout_format?: string;
-  continuous_update?: boolean;
-  disabled?: boolean;
   behavior?: "drag-tap" | "drag-snap" | "tap" | "drag" | "snap";
 }
-
-/** Orders bounds before the value, so the value is clamped against the bounds the user gave. */
-function boundsFirst(initial: Record<string, unknown>): Record<string, unknown> {
-  const { value, ...rest } = initial;
-  return value === undefined ? rest : { ...rest, value };
-}
+export type IntSliderOptions = SliderOptions;
+export type FloatSliderOptions = SliderOptions;
 
 export class IntSlider extends BoundedNumber {
   declare step: number;
   constructor(opts: IntSliderOptions = {}) {
-    const { defaults, initial } = domDefaults("SliderStyleModel", opts, describedDefaults({
-      behavior: "drag-tap", continuous_update: true, disabled: false, max: 100, min: 0, orientation: "horizontal", readout: true, readout_format: "d", step: 1, value: 0,
-    }));
-    super(controlsSpec("IntSliderModel", "IntSliderView"), defaults, boundsFirst(initial));
+    super("IntSliderModel", boundsFirst(opts) as Record<string, unknown>);
   }
 }
-
-export type FloatSliderOptions = IntSliderOptions;
 
 export class FloatSlider extends BoundedNumber {
   declare step: number | null;
   constructor(opts: FloatSliderOptions = {}) {
-    const { defaults, initial } = domDefaults("SliderStyleModel", opts, describedDefaults({
-      behavior: "drag-tap", continuous_update: true, disabled: false, max: 100.0, min: 0.0, orientation: "horizontal", readout: true, readout_format: ".2f", step: 0.1, value: 0.0,
-    }));
-    super(controlsSpec("FloatSliderModel", "FloatSliderView"), defaults, boundsFirst(initial));
+    super("FloatSliderModel", boundsFirst(opts) as Record<string, unknown>);
   }
 }
 
-export interface IntProgressOptions extends DescriptionOptions {
+export interface ProgressOptions extends DescriptionOptions {
   value?: number;
   min?: number;
   max?: number;
   bar_style?: "success" | "info" | "warning" | "danger" | "";
   orientation?: "horizontal" | "vertical";
 }
+export type IntProgressOptions = ProgressOptions;
 
 export class IntProgress extends BoundedNumber {
   declare bar_style: string;
   constructor(opts: IntProgressOptions = {}) {
-    const { defaults, initial } = domDefaults("ProgressStyleModel", opts, describedDefaults({ bar_style: "", max: 100, min: 0, orientation: "horizontal", value: 0 }));
-    super(controlsSpec("IntProgressModel", "ProgressView"), defaults, boundsFirst(initial));
+    super("IntProgressModel", boundsFirst(opts) as Record<string, unknown>);
   }
 }
 
-export type DropdownOption<T> = string | readonly [label: string, value: T];
-
-export interface DropdownOptions<T> extends DescriptionOptions {
-  /** labels (each its own value) or [label, value] pairs */
-  options: readonly DropdownOption<T>[];
-  /** initial value (default: the first option) */
-  value?: T;
-  index?: number | null;
-  disabled?: boolean;
+export class FloatProgress extends BoundedNumber {
+  declare bar_style: string;
+  constructor(opts: ProgressOptions = {}) {
+    super("FloatProgressModel", boundsFirst(opts) as Record<string, unknown>);
+  }
 }
 
-/**
- * A drop-down list. The frontend only knows labels and the selected index
- * (`_options_labels`, `index`); `value` and `label` map through them here.
- */
-export class Dropdown<T = string> extends Widget {
-  declare index: number | null;
-  declare disabled: boolean;
-  private choices: { label: string; value: T }[];
+/** A number box clamped into [min, max]. */
+export class BoundedIntText extends BoundedNumber {
+  constructor(opts: BoundedNumberOptions = {}) {
+    super("BoundedIntTextModel", boundsFirst(opts) as Record<string, unknown>);
+  }
+}
 
-  constructor(opts: DropdownOptions<T>) {
-    const { options, value, index, ...restOpts } = opts;
-    const choices = Dropdown.normalize(options);
-    let start: number | null = choices.length > 0 ? 0 : null;
-    if (index !== undefined) start = index;
-    if (value !== undefined) {
-      start = choices.findIndex((c) => c.value === value);
-      if (start < 0) throw new TypeError(`Dropdown: value ${JSON.stringify(value)} is not one of the options`);
+export class BoundedFloatText extends BoundedNumber {
+  constructor(opts: BoundedNumberOptions = {}) {
+    super("BoundedFloatTextModel", boundsFirst(opts) as Record<string, unknown>);
+  }
+}
+
+export class IntText extends SchemaWidget {
+  declare value: number;
+  constructor(opts: NumberControlOptions & { step?: number } = {}) {
+    super("IntTextModel", opts as Record<string, unknown>);
+  }
+}
+
+export class FloatText extends SchemaWidget {
+  declare value: number;
+  constructor(opts: NumberControlOptions & { step?: number | null } = {}) {
+    super("FloatTextModel", opts as Record<string, unknown>);
+  }
+}
+
+export interface RangeSliderOptions extends Omit<SliderOptions, "value"> {
+  /** [lower, upper]; default: the middle half of [min, max], as ipywidgets */
+  value?: readonly [number, number];
+}
+
+/** A slider with two handles: value is [lower, upper], ordered and clamped into [min, max]. */
+abstract class RangeSlider extends SchemaWidget {
+  declare value: [number, number];
+  declare min: number;
+  declare max: number;
+
+  constructor(modelName: string, opts: RangeSliderOptions, integer: boolean) {
+    const o = { ...opts } as Record<string, unknown>;
+    if (o.value === undefined) {
+      const min = (o.min as number | undefined) ?? 0;
+      const max = (o.max as number | undefined) ?? 100;
+      const lo = 0.75 * min + 0.25 * max;
+      const hi = 0.25 * min + 0.75 * max;
+      o.value = integer ? [Math.round(lo), Math.round(hi)] : [lo, hi];
     }
-    const { defaults, initial } = domDefaults("DescriptionStyleModel", restOpts, describedDefaults({ _options_labels: [], disabled: false, index: null }));
-    super(controlsSpec("DropdownModel", "DropdownView"), defaults, { ...initial, _options_labels: choices.map((c) => c.label), index: start });
-    this.choices = choices;
-  }
-
-  private static normalize<T>(options: readonly DropdownOption<T>[]): { label: string; value: T }[] {
-    if (!Array.isArray(options)) throw new TypeError("Dropdown: options must be an array of labels or [label, value] pairs");
-    return options.map((o) => (typeof o === "string" ? { label: o, value: o as unknown as T } : { label: String(o[0]), value: o[1] }));
+    super(modelName, boundsFirst(o));
   }
 
   protected override validate(key: string, value: unknown): unknown {
-    if (key !== "index" || value === null) return value;
-    const n = this.get<string[]>("_options_labels").length;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value >= n) throw new TypeError(`Dropdown.index must be null or an integer in [0, ${n}), got ${JSON.stringify(value)}`);
+    super.validate(key, value);
+    const integer = this.modelName.startsWith("Int");
+    if (key === "value") {
+      const ok = Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "number" && Number.isFinite(v) && (!integer || Number.isInteger(v)));
+      if (!ok) throw new TypeError(`${name(this)}.value must be [lower, upper] with two ${integer ? "integers" : "numbers"}, got ${JSON.stringify(value)}`);
+      const [lo, hi] = value as number[];
+      if (lo > hi) throw new RangeError(`${name(this)}.value: lower (${lo}) must not exceed upper (${hi})`);
+      if (!this.has("min") || !this.has("max")) return [lo, hi];
+      const min = this.get<number>("min");
+      const max = this.get<number>("max");
+      return [clamp(lo, min, max), clamp(hi, min, max)];
+    }
+    if (this.has("min") && this.has("max")) {
+      if (key === "min" && (value as number) > this.get<number>("max")) throw new RangeError(`${name(this)}.min (${value}) must not exceed max (${this.get<number>("max")})`);
+      if (key === "max" && (value as number) < this.get<number>("min")) throw new RangeError(`${name(this)}.max (${value}) must not be below min (${this.get<number>("min")})`);
+    }
     return value;
   }
 
-  get options(): { label: string; value: T }[] {
-    return this.choices.map((c) => ({ ...c }));
+  override set(keyOrValues: string | Record<string, unknown>, value?: unknown): void {
+    const values = typeof keyOrValues === "string" ? { [keyOrValues]: value } : { ...keyOrValues };
+    if (("min" in values || "max" in values) && !("value" in values)) values.value = this.value;
+    super.set(boundsFirst(values));
   }
 
-  /** Replaces the options; the selection moves to the first one (or none). */
-  set options(options: readonly DropdownOption<T>[]) {
-    const choices = Dropdown.normalize(options);
-    this.choices = choices;
-    this.set({ _options_labels: choices.map((c) => c.label), index: choices.length > 0 ? 0 : null });
+  get lower(): number {
+    return this.value[0];
   }
-
-  /** The selected option's value (null when nothing is selected). */
-  get value(): T | null {
-    const i = this.index;
-    return i === null ? null : this.choices[i].value;
-  }
-
-  set value(v: T | null) {
-    const i = v === null ? -1 : this.choices.findIndex((c) => c.value === v);
-    if (v !== null && i < 0) throw new TypeError(`Dropdown: value ${JSON.stringify(v)} is not one of the options`);
-    this.index = i < 0 ? null : i;
-  }
-
-  get label(): string | null {
-    const i = this.index;
-    return i === null ? null : this.choices[i].label;
-  }
-
-  /** Like observe("index", ...) but with values: the frontend changes the index. */
-  observeValue(fn: (change: { old: T | null; new: T | null }) => void | Promise<void>): () => void {
-    return this.observe<number | null>("index", (c) => fn({ old: c.old === null ? null : this.choices[c.old]?.value ?? null, new: c.new === null ? null : this.choices[c.new].value }));
+  get upper(): number {
+    return this.value[1];
   }
 }
+
+export class IntRangeSlider extends RangeSlider {
+  declare step: number;
+  constructor(opts: RangeSliderOptions = {}) {
+    super("IntRangeSliderModel", opts, true);
+  }
+}
+
+export class FloatRangeSlider extends RangeSlider {
+  declare step: number | null;
+  constructor(opts: RangeSliderOptions = {}) {
+    super("FloatRangeSliderModel", opts, false);
+  }
+}
+
+// ---- booleans -------------------------------------------------------------------
 
 export interface CheckboxOptions extends DescriptionOptions {
   value?: boolean;
@@ -273,19 +212,39 @@ export interface CheckboxOptions extends DescriptionOptions {
   indent?: boolean;
 }
 
-export class Checkbox extends Widget {
+export class Checkbox extends SchemaWidget {
   declare value: boolean;
   declare disabled: boolean;
   constructor(opts: CheckboxOptions = {}) {
-    const { defaults, initial } = domDefaults("CheckboxStyleModel", opts, describedDefaults({ disabled: false, indent: true, value: false }));
-    super(controlsSpec("CheckboxModel", "CheckboxView"), defaults, initial);
-  }
-
-  protected override validate(key: string, value: unknown): unknown {
-    if (key === "value" && typeof value !== "boolean") throw new TypeError(`Checkbox.value must be a boolean, got ${JSON.stringify(value)}`);
-    return value;
+    super("CheckboxModel", opts as Record<string, unknown>);
   }
 }
+
+export interface ToggleButtonOptions extends DescriptionOptions {
+  value?: boolean;
+  disabled?: boolean;
+  button_style?: "primary" | "success" | "info" | "warning" | "danger" | "";
+  icon?: string;
+}
+
+/** A button that stays pressed: value is true while it is down. */
+export class ToggleButton extends SchemaWidget {
+  declare value: boolean;
+  declare disabled: boolean;
+  constructor(opts: ToggleButtonOptions = {}) {
+    super("ToggleButtonModel", opts as Record<string, unknown>);
+  }
+}
+
+/** A read-only valid/invalid mark. */
+export class Valid extends SchemaWidget {
+  declare value: boolean;
+  constructor(opts: DescriptionOptions & { value?: boolean; readout?: string; disabled?: boolean } = {}) {
+    super("ValidModel", opts as Record<string, unknown>);
+  }
+}
+
+// ---- text -------------------------------------------------------------------------
 
 export interface TextOptions extends DescriptionOptions {
   value?: string;
@@ -294,12 +253,26 @@ export interface TextOptions extends DescriptionOptions {
   continuous_update?: boolean;
 }
 
-export class Text extends Widget {
+export class Text extends SchemaWidget {
   declare value: string;
   declare placeholder: string;
   constructor(opts: TextOptions = {}) {
-    const { defaults, initial } = domDefaults("TextStyleModel", opts, describedDefaults({ continuous_update: true, disabled: false, placeholder: "\u200b", value: "" }));
-    super(controlsSpec("TextModel", "TextView"), defaults, initial);
+    super("TextModel", opts as Record<string, unknown>);
+  }
+}
+
+export class Textarea extends SchemaWidget {
+  declare value: string;
+  declare rows: number | null;
+  constructor(opts: TextOptions & { rows?: number | null } = {}) {
+    super("TextareaModel", opts as Record<string, unknown>);
+  }
+}
+
+export class Password extends SchemaWidget {
+  declare value: string;
+  constructor(opts: TextOptions = {}) {
+    super("PasswordModel", opts as Record<string, unknown>);
   }
 }
 
@@ -309,21 +282,48 @@ export interface HTMLOptions extends DescriptionOptions {
 }
 
 /** HTML text (HTMLModel). */
-export class HTML extends Widget {
+export class HTML extends SchemaWidget {
   declare value: string;
   constructor(opts: HTMLOptions = {}) {
-    const { defaults, initial } = domDefaults("HTMLStyleModel", opts, describedDefaults({ placeholder: "\u200b", value: "" }));
-    super(controlsSpec("HTMLModel", "HTMLView"), defaults, initial);
+    super("HTMLModel", opts as Record<string, unknown>);
   }
 }
 
-export class Label extends Widget {
+/** HTML with LaTeX math typeset by the frontend. */
+export class HTMLMath extends SchemaWidget {
   declare value: string;
   constructor(opts: HTMLOptions = {}) {
-    const { defaults, initial } = domDefaults("LabelStyleModel", opts, describedDefaults({ placeholder: "\u200b", value: "" }));
-    super(controlsSpec("LabelModel", "LabelView"), defaults, initial);
+    super("HTMLMathModel", opts as Record<string, unknown>);
   }
 }
+
+export class Label extends SchemaWidget {
+  declare value: string;
+  constructor(opts: HTMLOptions = {}) {
+    super("LabelModel", opts as Record<string, unknown>);
+  }
+}
+
+// ---- binary -----------------------------------------------------------------------
+
+export interface ImageOptions extends DOMWidgetOptions {
+  /** the encoded image bytes (sent as a binary buffer, not base64) */
+  value?: Uint8Array | ArrayBuffer;
+  format?: string;
+  width?: string;
+  height?: string;
+}
+
+/** An image from bytes (ImageModel): its value travels as a binary buffer. */
+export class Image extends SchemaWidget {
+  declare value: Uint8Array;
+  declare format: string;
+  constructor(opts: ImageOptions = {}) {
+    super("ImageModel", opts as Record<string, unknown>);
+  }
+}
+
+// ---- buttons ---------------------------------------------------------------------
 
 export interface ButtonOptions extends DOMWidgetOptions {
   description?: string;
@@ -335,17 +335,16 @@ export interface ButtonOptions extends DOMWidgetOptions {
 export type ClickHandler = (button: Button) => void | Promise<void>;
 
 /** A button; clicks arrive as custom {event: "click"} messages and run the onClick handlers. */
-export class Button extends Widget {
+export class Button extends SchemaWidget {
   declare description: string;
   declare disabled: boolean;
   private readonly clickHandlers = new Set<ClickHandler>();
 
   constructor(opts: ButtonOptions = {}) {
-    const { defaults, initial } = domDefaults("ButtonStyleModel", opts, { button_style: "", description: "", disabled: false, icon: "" });
-    super(controlsSpec("ButtonModel", "ButtonView"), defaults, initial);
+    super("ButtonModel", opts as Record<string, unknown>);
   }
 
-  /** Runs fn on every click; returns a function that removes it. */
+  /** Runs fn on every click (inside the button's output when it has one); returns a function that removes it. */
   onClick(fn: ClickHandler): () => void {
     this.clickHandlers.add(fn);
     return () => this.clickHandlers.delete(fn);
@@ -353,13 +352,7 @@ export class Button extends Widget {
 
   /** Clicks the button from code (runs the handlers as a frontend click does). */
   async click(): Promise<void> {
-    for (const fn of [...this.clickHandlers]) {
-      try {
-        await fn(this);
-      } catch (e) {
-        console.error(`Button "${this.description}" click handler failed: ${(e as Error)?.stack ?? e}`);
-      }
-    }
+    for (const fn of [...this.clickHandlers]) await this.runCallback(`Button "${this.description}" click handler`, () => fn(this));
   }
 
   protected override async handleCustom(content: JsonObject): Promise<void> {
@@ -367,33 +360,116 @@ export class Button extends Widget {
   }
 }
 
+// ---- containers -------------------------------------------------------------------
+
 export interface BoxOptions extends DOMWidgetOptions {
   box_style?: "success" | "info" | "warning" | "danger" | "";
 }
 
-abstract class Box extends Widget {
+abstract class Box extends SchemaWidget {
   declare children: Widget[];
-  protected override validate(key: string, value: unknown): unknown {
-    if (key === "children") {
-      if (!Array.isArray(value) || !value.every((c) => c instanceof Widget)) throw new TypeError(`${this.modelName}.children must be an array of widgets`);
-      return [...value];
-    }
-    return value;
+  constructor(modelName: string, children: readonly Widget[], opts: BoxOptions) {
+    super(modelName, { ...opts, children: [...children] });
   }
 }
 
 /** Lays children out in a row. */
 export class HBox extends Box {
-  constructor(children: Widget[] = [], opts: BoxOptions = {}) {
-    const { defaults, initial } = domDefaults(null, opts, { box_style: "", children: [] });
-    super(controlsSpec("HBoxModel", "HBoxView"), defaults, { ...initial, children });
+  constructor(children: readonly Widget[] = [], opts: BoxOptions = {}) {
+    super("HBoxModel", children, opts);
   }
 }
 
 /** Lays children out in a column. */
 export class VBox extends Box {
-  constructor(children: Widget[] = [], opts: BoxOptions = {}) {
-    const { defaults, initial } = domDefaults(null, opts, { box_style: "", children: [] });
-    super(controlsSpec("VBoxModel", "VBoxView"), defaults, { ...initial, children });
+  constructor(children: readonly Widget[] = [], opts: BoxOptions = {}) {
+    super("VBoxModel", children, opts);
+  }
+}
+
+/** Lays children out as the layout's CSS grid says. */
+export class GridBox extends Box {
+  constructor(children: readonly Widget[] = [], opts: BoxOptions = {}) {
+    super("GridBoxModel", children, opts);
+  }
+}
+
+export interface SelectionContainerOptions extends BoxOptions {
+  /** one title per child (missing ones are "") */
+  titles?: readonly string[];
+  /** the open child; default: the first for Tab, none for Accordion and Stack */
+  selected_index?: number | null;
+}
+
+/** Tab, Accordion and Stack: children with titles, one selected. Titles are kept as long as the children (padded with ""). */
+abstract class SelectionContainer extends SchemaWidget {
+  declare children: Widget[];
+  declare titles: string[];
+  declare selected_index: number | null;
+
+  constructor(modelName: string, children: readonly Widget[], opts: SelectionContainerOptions, firstSelected: boolean) {
+    const { titles, selected_index, ...rest } = opts;
+    const index = selected_index !== undefined ? selected_index : firstSelected && children.length > 0 ? 0 : null;
+    super(modelName, { ...rest, children: [...children], titles: [...(titles ?? [])], selected_index: index });
+  }
+
+  protected override validate(key: string, value: unknown): unknown {
+    super.validate(key, value);
+    const count = key === "children" ? (value as Widget[]).length : this.has("children") ? this.get<Widget[]>("children").length : 0;
+    if (key === "titles") {
+      const t = value as string[];
+      if (t.length > count) throw new RangeError(`${name(this)}.titles has ${t.length} titles for ${count} children`);
+      return [...t, ...Array<string>(count - t.length).fill("")];
+    }
+    if (key === "selected_index" && value !== null && ((value as number) < 0 || (value as number) >= count)) {
+      throw new RangeError(`${name(this)}.selected_index must be null or in [0, ${count}), got ${value}`);
+    }
+    return value;
+  }
+
+  override set(keyOrValues: string | Record<string, unknown>, value?: unknown): void {
+    const values = typeof keyOrValues === "string" ? { [keyOrValues]: value } : { ...keyOrValues };
+    if ("children" in values) {
+      // titles and the selection follow the children, in the same update
+      const n = (values.children as Widget[]).length;
+      const titles = ((values.titles as string[] | undefined) ?? this.titles).slice(0, n);
+      const { children, ...rest } = values;
+      const sel = "selected_index" in rest ? rest.selected_index : this.selected_index;
+      super.set({ children, ...rest, titles, selected_index: sel !== null && (sel as number) >= n ? null : sel });
+    } else super.set(values);
+  }
+
+  /** Sets the title of child i. */
+  set_title(i: number, title: string): void {
+    const t = [...this.titles];
+    if (!Number.isInteger(i) || i < 0 || i >= t.length) throw new RangeError(`${name(this)}.set_title(): index ${i} is not one of the ${t.length} children`);
+    t[i] = title;
+    this.titles = t;
+  }
+
+  get_title(i: number): string {
+    if (!Number.isInteger(i) || i < 0 || i >= this.titles.length) throw new RangeError(`${name(this)}.get_title(): index ${i} is not one of the ${this.titles.length} children`);
+    return this.titles[i];
+  }
+}
+
+/** Children as tabs (TabModel); the first tab is selected. */
+export class Tab extends SelectionContainer {
+  constructor(children: readonly Widget[] = [], opts: SelectionContainerOptions = {}) {
+    super("TabModel", children, opts, true);
+  }
+}
+
+/** Children as collapsible sections (AccordionModel); none open by default. */
+export class Accordion extends SelectionContainer {
+  constructor(children: readonly Widget[] = [], opts: SelectionContainerOptions = {}) {
+    super("AccordionModel", children, opts, false);
+  }
+}
+
+/** Shows only the selected child (StackModel). */
+export class Stack extends SelectionContainer {
+  constructor(children: readonly Widget[] = [], opts: SelectionContainerOptions = {}) {
+    super("StackModel", children, opts, false);
   }
 }

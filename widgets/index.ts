@@ -14,35 +14,91 @@ export { memoryBars, timeBars, streamTimeline, memoryOverTime, spanTraces, TIMEL
 export { schemeComparison, type SchemeRow } from "./figures/scheme-comparison.js";
 export { LiveFigure, type LiveFigureOptions, type UpdateListener } from "./figures/live-figure.js";
 
-// Widgets (ipywidgets protocol 2.1): the model base class and the standard controls.
-export { Widget, widgetById, WIDGET_COMM_TARGET, WIDGET_CONTROL_TARGET, WIDGET_VIEW_MIME, type Change, type Observer, type ModelSpec } from "./widget.js";
+// Widgets (ipywidgets protocol 2.1): the model base class, the standard controls (defaults from @jupyter-widgets/schema),
+// selection widgets, the Output widget and interact().
+export { Widget, widgetById, liveWidgetList, sameValue, WIDGET_COMM_TARGET, WIDGET_CONTROL_TARGET, WIDGET_VIEW_MIME, type Change, type Observer, type ModelSpec, type CallbackCapture } from "./widget.js";
+export { separateBuffers, putBuffers, type BufferPath } from "./buffers.js";
+export { modelSchema, schemaModels, type ModelSchema, type SchemaModel, type SchemaAttribute } from "./schema-defaults.js";
 export {
+  SchemaWidget,
+  checkAttribute,
   Layout as WidgetLayout, // "Layout" is the plotly figure layout type exported above
   Style,
+  type LayoutOptions as WidgetLayoutOptions,
+  type DOMWidgetOptions,
+  type DescriptionOptions,
+} from "./schema-widget.js";
+export {
   IntSlider,
   FloatSlider,
+  IntRangeSlider,
+  FloatRangeSlider,
   IntProgress,
-  Dropdown,
+  FloatProgress,
+  IntText,
+  FloatText,
+  BoundedIntText,
+  BoundedFloatText,
   Checkbox,
+  ToggleButton,
+  Valid,
   Text,
+  Textarea,
+  Password,
   HTML,
+  HTMLMath,
   Label,
+  Image,
   Button,
   HBox,
   VBox,
-  type LayoutOptions as WidgetLayoutOptions,
-  type StyleModelName,
-  type DOMWidgetOptions,
-  type DescriptionOptions,
+  GridBox,
+  Tab,
+  Accordion,
+  Stack,
+  type NumberControlOptions,
+  type BoundedNumberOptions,
+  type SliderOptions,
   type IntSliderOptions,
   type FloatSliderOptions,
+  type RangeSliderOptions,
+  type ProgressOptions,
   type IntProgressOptions,
-  type DropdownOption,
-  type DropdownOptions,
   type CheckboxOptions,
+  type ToggleButtonOptions,
   type TextOptions,
   type HTMLOptions,
+  type ImageOptions,
   type ButtonOptions,
   type ClickHandler,
   type BoxOptions,
+  type SelectionContainerOptions,
 } from "./controls.js";
+export {
+  Dropdown,
+  RadioButtons,
+  ToggleButtons,
+  Select,
+  SelectionSlider,
+  SelectMultiple,
+  SelectionRangeSlider,
+  type MultipleSelectionWidgetOptions,
+  type SelectionRangeSliderOptions,
+  type SelectionOption,
+  type SelectionOptions,
+  type SelectionWidgetOptions,
+  type DropdownOption,
+  type DropdownOptions,
+  type RadioButtonsOptions,
+  type ToggleButtonsOptions,
+  type SelectionSliderOptions,
+} from "./selection.js";
+export { jslink, jsdlink, link, dlink, type LinkEnd } from "./link.js";
+export { Output, type OutputItem, type OutputOptions } from "./output.js";
+export { interact, interactive, Interactive, fixed, Fixed, widgetFromSpec, type InteractSpec, type InteractValues, type SpecValue, type InteractOptions } from "./interact.js";
+
+// The engine control panel.
+export { panel, Panel, setDefaultPanelRecorder, parseBytes, changeKind, describeConfig, validateConfig, defaultDevices, DEFAULT_CONFIG, PanelConfigError, OFFLOAD_TYPES, STORAGE_DTYPES, COMPUTE_DTYPES, PANEL_SCHEMES, type PanelConfig, type PanelOptions, type PanelRun, type PanelRecorder, type PanelControls, type RunOutcome, type RunStatus, type ModelFactory, type InputsFactory, type ModelContext, type InputsContext } from "./panel.js";
+
+// The live per-layer timeline: an anywidget model (its front-end module travels in the state).
+export { TimelineWidget, timelineItems, timelineWidgetEsm, ANYWIDGET_MODULE, type TimelineWidgetOptions } from "./timeline-widget.js";

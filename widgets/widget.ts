@@ -2,13 +2,15 @@
 // widget owns a comm on the "jupyter.widget" target, opened with its full
 // state; kernel changes go out as `update`, frontend `update`s come in,
 // reach the model and its observers, and are echoed back (`echo_update`,
-// as ipywidgets 8 does) so other views of the same model agree.
+// as ipywidgets 8 does) so other views of the same model agree. Binary
+// values anywhere in the state travel as buffers (buffers.ts).
 // Outside the kernel a widget is a plain model: no comm, observers still run.
 import { randomUUID } from "node:crypto";
 import { registerCommTarget, openComm, type Comm, type CommMessage } from "../kernel/comm.js";
 import { getKernelRuntime } from "../kernel/runtime.js";
 import { JUPYTER_DISPLAY, type MimeBundle } from "../kernel/display.js";
 import type { JsonObject } from "../kernel/protocol.js";
+import { bytesOf, isBinary, putBuffers, separateBuffers } from "./buffers.js";
 
 export const WIDGET_COMM_TARGET = "jupyter.widget";
 export const WIDGET_CONTROL_TARGET = "jupyter.widget.control";
@@ -35,70 +37,85 @@ export function widgetById(modelId: string): Widget | undefined {
   return liveWidgets.get(modelId);
 }
 
-/** State values as they travel: widgets become references, everything else must be JSON. */
+/** Every widget whose comm is open (or, outside the kernel, that is not closed). */
+export function liveWidgetList(): Widget[] {
+  return [...liveWidgets.values()];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !isBinary(v) && !(v instanceof Widget);
+}
+
+/** State values as they travel: widgets become references, binary stays binary (split into buffers later), the rest is JSON. */
 function serialize(value: unknown): unknown {
   if (value instanceof Widget) return MODEL_REF_PREFIX + value.modelId;
   if (Array.isArray(value)) return value.map(serialize);
-  if (value !== null && typeof value === "object" && !ArrayBuffer.isView(value)) {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, serialize(v)]));
-  }
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, serialize(v)]));
   return value;
 }
 
+/** References back to widgets, at any depth (as ipywidgets' unpack_models). */
 function deserialize(value: unknown): unknown {
   if (typeof value === "string" && value.startsWith(MODEL_REF_PREFIX)) return liveWidgets.get(value.slice(MODEL_REF_PREFIX.length)) ?? value;
   if (Array.isArray(value)) return value.map(deserialize);
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deserialize(v)]));
   return value;
 }
 
-/** Puts binary buffers back at their buffer_paths (the frontend sends e.g. array data this way). */
-function restoreBuffers(state: Record<string, unknown>, paths: unknown, buffers: Uint8Array[]): void {
-  if (!Array.isArray(paths)) return;
-  paths.forEach((path, i) => {
-    if (!Array.isArray(path) || path.length === 0 || i >= buffers.length) return;
-    let obj = state as Record<string | number, unknown>;
-    for (const key of path.slice(0, -1)) obj = obj[key as string] as Record<string | number, unknown>;
-    obj[path[path.length - 1] as string] = buffers[i];
-  });
-}
-
-/** Takes binary values out of a state (top level), returning them with their buffer_paths. */
-function splitBuffers(state: Record<string, unknown>): { state: JsonObject; bufferPaths: string[][]; buffers: Uint8Array[] } {
-  const out: JsonObject = {};
-  const bufferPaths: string[][] = [];
-  const buffers: Uint8Array[] = [];
-  for (const [k, v] of Object.entries(state)) {
-    if (ArrayBuffer.isView(v)) {
-      bufferPaths.push([k]);
-      buffers.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-    } else out[k] = v;
+/** Equality of state values, binary ones compared byte by byte. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (a instanceof Widget || b instanceof Widget) return false;
+  if (isBinary(a) || isBinary(b)) {
+    if (!isBinary(a) || !isBinary(b)) return false;
+    const x = bytesOf(a);
+    const y = bytesOf(b);
+    return x.byteLength === y.byteLength && Buffer.compare(x, y) === 0;
   }
-  return { state: out, bufferPaths, buffers };
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((v, i) => sameValue(v, b[i]));
+  }
+  if (a !== null && b !== null && typeof a === "object" && typeof b === "object") {
+    const ka = Object.keys(a as object);
+    const kb = Object.keys(b as object);
+    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  }
+  return false;
 }
 
 let controlTargetRegistered = false;
 
-/** After a page reload the frontend asks `jupyter.widget.control` for every model's state. */
+/**
+ * After a page reload the frontend opens a `jupyter.widget.control` comm and
+ * asks for every model's state (request_states); the reply is one
+ * update_states message, as ipywidgets 8 sends it: states by model id with
+ * the model's name/module/version, buffers at [model_id, "state", ...] paths.
+ */
 function ensureControlTarget(): void {
   if (controlTargetRegistered) return;
   controlTargetRegistered = true;
   registerCommTarget(WIDGET_CONTROL_TARGET, (comm) => {
     comm.onMsg((msg) => {
-      if (msg.data.method !== "request_states") return;
-      const states: JsonObject = {};
-      const bufferPaths: JsonObject = {};
-      const buffers: Uint8Array[] = [];
-      for (const w of liveWidgets.values()) {
-        const split = splitBuffers(w.serializedState());
-        states[w.modelId] = split.state;
-        bufferPaths[w.modelId] = split.bufferPaths.map((p) => {
-          buffers.push(split.buffers.shift()!);
-          return p;
-        });
+      if (msg.data.method !== "request_states") {
+        console.error(`${WIDGET_CONTROL_TARGET}: unknown method ${JSON.stringify(msg.data.method)} (only request_states is defined)`);
+        return;
       }
-      comm.send({ method: "update_states", states, buffer_paths: bufferPaths }, { buffers });
+      const full: Record<string, unknown> = {};
+      for (const w of liveWidgets.values()) {
+        const st = w.serializedState();
+        full[w.modelId] = { model_name: st._model_name, model_module: st._model_module, model_module_version: st._model_module_version, state: st };
+      }
+      const { state, bufferPaths, buffers } = separateBuffers(full);
+      comm.send({ method: "update_states", states: state as JsonObject, buffer_paths: bufferPaths }, { buffers });
     });
   });
+}
+
+/** Runs widget callbacks with their output routed into an Output widget (widgets/output.ts implements it). */
+export interface CallbackCapture {
+  /** Runs fn with output captured; when fn returns a promise, capturing lasts until it settles. Errors fn throws are shown in the output, not rethrown. */
+  runCaptured<T>(fn: () => T): T | undefined;
 }
 
 export interface ModelSpec {
@@ -113,17 +130,20 @@ export interface ModelSpec {
 /**
  * A widget model. Subclasses give the model/view names and default state;
  * each state key becomes a property (`w.value`), whose assignment syncs to
- * the frontend and runs observers.
+ * the frontend and runs observers. Custom models (an anywidget-style ESM
+ * widget, an array viewer) can extend it directly.
  */
 export class Widget {
   readonly modelId: string;
   private readonly state: Record<string, unknown>;
   private readonly observers = new Map<string, Set<Observer>>();
   private comm: Comm | undefined;
-  /** keys a frontend update is applying, with the JSON it sent: setting the same value back is not sent again */
-  private propertyLock: Map<string, string> | null = null;
+  /** keys a frontend update is applying, with the value it sent: setting the same value back is not sent again */
+  private propertyLock: Map<string, unknown> | null = null;
   /** the model's defaults, so the text form shows only what was changed */
   private readonly defaultState: Record<string, unknown>;
+  /** When set, observers and other callbacks of this widget run inside this Output's capture, so what they print shows there. */
+  callbackOutput: CallbackCapture | null = null;
 
   constructor(spec: ModelSpec, defaults: Record<string, unknown>, initial: Record<string, unknown> = {}) {
     for (const k of Object.keys(initial)) {
@@ -140,6 +160,7 @@ export class Widget {
       ...defaults,
     };
     this.defaultState = { ...defaults };
+    // one at a time, in the order given: a value is checked against the bounds given before it
     for (const [k, v] of Object.entries(initial)) this.state[k] = this.validate(k, v);
     for (const key of Object.keys(this.state)) {
       if (key.startsWith("_") || Object.prototype.hasOwnProperty.call(this, key) || key in Widget.prototype) continue;
@@ -149,9 +170,9 @@ export class Widget {
     }
     if (getKernelRuntime()) {
       ensureControlTarget();
-      const { state, bufferPaths, buffers } = splitBuffers(this.serializedState());
+      const { state, bufferPaths, buffers } = separateBuffers(this.serializedState());
       // the comm id is the model id (what IPY_MODEL_ references and the widget-view MIME name)
-      const comm = openComm(WIDGET_COMM_TARGET, { state, buffer_paths: bufferPaths }, { metadata: { version: PROTOCOL_VERSION }, buffers });
+      const comm = openComm(WIDGET_COMM_TARGET, { state: state as JsonObject, buffer_paths: bufferPaths }, { metadata: { version: PROTOCOL_VERSION }, buffers });
       this.comm = comm;
       this.modelId = comm.id;
       comm.onMsg((m) => this.handleMessage(m));
@@ -176,7 +197,12 @@ export class Widget {
     return this.state[key] as T;
   }
 
-  /** Sets state keys at once: one update message, then the observers. */
+  /** True when the model has this state key. */
+  has(key: string): boolean {
+    return key in this.state;
+  }
+
+  /** Sets state keys at once: one update message, then the observers. A value that fails validation changes nothing and throws. */
   set(key: string, value: unknown): void;
   set(values: Record<string, unknown>): void;
   set(keyOrValues: string | Record<string, unknown>, value?: unknown): void {
@@ -184,7 +210,7 @@ export class Widget {
     void this.apply(values);
   }
 
-  /** Full state as sent to the frontend (widgets as IPY_MODEL_ references). */
+  /** Full state as sent to the frontend (widgets as IPY_MODEL_ references, binary values as they are). */
   serializedState(): Record<string, unknown> {
     return serialize(this.state) as Record<string, unknown>;
   }
@@ -193,7 +219,9 @@ export class Widget {
   observe<T = unknown>(name: string | string[], fn: Observer<T>): () => void {
     const names = Array.isArray(name) ? name : [name];
     for (const n of names) {
-      if (!(n in this.state)) throw new TypeError(`${this.modelName}.observe(): no state key "${n}"`);
+      if (!(n in this.state) && !this.derivedKeys().includes(n)) {
+        throw new TypeError(`${this.modelName}.observe(): no state key "${n}" (keys: ${[...this.derivedKeys(), ...Object.keys(this.state).filter((k) => !k.startsWith("_"))].join(", ")})`);
+      }
       if (!this.observers.has(n)) this.observers.set(n, new Set());
       this.observers.get(n)!.add(fn as Observer);
     }
@@ -215,9 +243,19 @@ export class Widget {
     return !liveWidgets.has(this.modelId);
   }
 
-  /** Checks/normalizes a value before it is stored; subclasses override for typed keys. */
+  /** Checks/normalizes a value before it is stored; subclasses override for typed keys. Throw to reject. */
   protected validate(_key: string, value: unknown): unknown {
     return value;
+  }
+
+  /** Observable names that are not state keys (e.g. a selection's value, computed from its index). */
+  protected derivedKeys(): readonly string[] {
+    return [];
+  }
+
+  /** The changes of derived names that follow from these state changes; subclasses with derivedKeys() override. */
+  protected derivedChanges(_changes: readonly Change[]): Change[] {
+    return [];
   }
 
   /** A custom message from the frontend (e.g. a button click); subclasses override. */
@@ -228,48 +266,70 @@ export class Widget {
     this.comm?.send({ method: "custom", content }, { buffers });
   }
 
-  /** Stores values, sends those that differ from what the frontend just sent, then runs observers. */
+  /** Runs a callback of this widget (inside callbackOutput when set); errors are reported, never thrown. */
+  protected runCallback(what: string, fn: () => unknown): Promise<void> {
+    const report = (e: unknown) => {
+      // a callback's error must not stop the others or the sync; show it in the output like ipywidgets does
+      console.error(`${what} failed: ${(e as Error)?.stack ?? e}`);
+    };
+    const guarded = () => {
+      try {
+        const r = fn();
+        return isPromise(r) ? r.then(() => undefined, report) : undefined;
+      } catch (e) {
+        report(e);
+        return undefined;
+      }
+    };
+    const r = this.callbackOutput ? this.callbackOutput.runCaptured(guarded) : guarded();
+    return isPromise(r) ? r.then(() => undefined) : Promise.resolve();
+  }
+
+  /** Validates and stores values (all or none), sends them, then runs observers. */
   private apply(values: Record<string, unknown>): Promise<void> {
+    const previous: [string, unknown][] = [];
+    try {
+      for (const [key, raw] of Object.entries(values)) {
+        if (!(key in this.state)) throw new TypeError(`${this.modelName} has no state key "${key}"`);
+        previous.push([key, this.state[key]]);
+        // stored at once: validating a later key sees this one (e.g. a value against new bounds)
+        this.state[key] = this.validate(key, raw);
+      }
+    } catch (e) {
+      for (const [key, old] of previous.reverse()) this.state[key] = old;
+      throw e;
+    }
     const changes: Change[] = [];
-    for (const [key, raw] of Object.entries(values)) {
-      if (!(key in this.state)) throw new TypeError(`${this.modelName} has no state key "${key}"`);
-      const v = this.validate(key, raw);
-      const old = this.state[key];
-      this.state[key] = v;
+    for (const [key, old] of previous) {
+      const v = this.state[key];
       if (!sameValue(old, v)) changes.push({ name: key, old, new: v, owner: this, type: "change" });
     }
-    this.sendChanged(Object.keys(values));
+    this.sendState(Object.keys(values));
     return this.notify(changes);
   }
 
-  private sendChanged(keys: string[]): void {
+  /** Sends keys' current values as an update, except those the frontend just sent with the same value. */
+  private sendState(keys: string[], force = false): void {
     if (!this.comm || this.comm.closed) return;
     const out: Record<string, unknown> = {};
     for (const k of keys) {
-      const json = serialize(this.state[k]);
-      if (this.propertyLock?.has(k) && this.propertyLock.get(k) === JSON.stringify(json)) continue;
-      out[k] = json;
+      const v = serialize(this.state[k]);
+      if (!force && this.propertyLock?.has(k) && sameValue(this.propertyLock.get(k), v)) continue;
+      out[k] = v;
     }
     if (Object.keys(out).length === 0) return;
-    const { state, bufferPaths, buffers } = splitBuffers(out);
-    this.comm.send({ method: "update", state, buffer_paths: bufferPaths }, { buffers });
+    const { state, bufferPaths, buffers } = separateBuffers(out);
+    this.comm.send({ method: "update", state: state as JsonObject, buffer_paths: bufferPaths }, { buffers });
   }
 
   /** Runs observers synchronously (so `w.value = x` has run them on return); async ones are awaited together. */
   private notify(changes: Change[]): Promise<void> {
-    const pending: Promise<unknown>[] = [];
-    const report = (name: string) => (e: unknown) => {
-      // an observer's error must not stop the others or the sync; show it in the output like ipywidgets does
-      console.error(`${this.modelName} observer of "${name}" failed: ${(e as Error)?.stack ?? e}`);
-    };
-    for (const change of changes) {
+    if (changes.length === 0) return Promise.resolve();
+    const all = [...changes, ...this.derivedChanges(changes)];
+    const pending: Promise<void>[] = [];
+    for (const change of all) {
       for (const fn of [...(this.observers.get(change.name) ?? [])]) {
-        try {
-          const r = fn(change);
-          if (r && typeof (r as Promise<void>).then === "function") pending.push((r as Promise<void>).catch(report(change.name)));
-        } catch (e) {
-          report(change.name)(e);
-        }
+        pending.push(this.runCallback(`${this.modelName} observer of "${change.name}"`, () => fn(change)));
       }
     }
     return Promise.all(pending).then(() => undefined);
@@ -280,28 +340,35 @@ export class Widget {
     switch (data.method) {
       case "update": {
         const incoming = { ...((data.state ?? {}) as Record<string, unknown>) };
-        restoreBuffers(incoming, data.buffer_paths, msg.buffers);
+        try {
+          putBuffers(incoming, data.buffer_paths, msg.buffers);
+        } catch (e) {
+          console.error(`${this.modelName}: ignored a frontend update: ${(e as Error).message}`);
+          return;
+        }
         const known = Object.fromEntries(Object.entries(incoming).filter(([k]) => k in this.state));
+        if (Object.keys(known).length === 0) return;
         // ipywidgets 8: echo the accepted keys first, so every view (and the sender) agrees on the order of updates
-        if (this.comm && Object.keys(known).length > 0) {
-          const { state, bufferPaths, buffers } = splitBuffers(known);
-          this.comm.send({ method: "echo_update", state, buffer_paths: bufferPaths }, { buffers });
+        if (this.comm) {
+          const { state, bufferPaths, buffers } = separateBuffers(known);
+          this.comm.send({ method: "echo_update", state: state as JsonObject, buffer_paths: bufferPaths }, { buffers });
         }
         const previousLock = this.propertyLock;
-        this.propertyLock = new Map(Object.entries(known).map(([k, v]) => [k, JSON.stringify(serialize(v))]));
+        this.propertyLock = new Map(Object.entries(known));
         try {
-          const values = Object.fromEntries(Object.entries(known).map(([k, v]) => [k, deserialize(v)]));
-          await this.apply(values);
+          await this.apply(Object.fromEntries(Object.entries(known).map(([k, v]) => [k, deserialize(v)])));
+        } catch (e) {
+          // a value the model does not accept: say why, and put the frontend back on the kernel's value
+          console.error(`${this.modelName}: rejected a frontend update: ${(e as Error).message}`);
+          this.sendState(Object.keys(known), true);
         } finally {
           this.propertyLock = previousLock;
         }
         break;
       }
-      case "request_state": {
-        const { state, bufferPaths, buffers } = splitBuffers(this.serializedState());
-        this.comm?.send({ method: "update", state, buffer_paths: bufferPaths }, { buffers });
+      case "request_state":
+        this.sendState(Object.keys(this.state), true);
         break;
-      }
       case "custom":
         await this.handleCustom((data.content ?? {}) as JsonObject, msg.buffers);
         break;
@@ -314,7 +381,7 @@ export class Widget {
   protected plainText(): string {
     const name = this.modelName.replace(/Model$/, "");
     const shown = Object.entries(this.state)
-      .filter(([k, v]) => !k.startsWith("_") && typeof v !== "object" && !sameValue(v, this.defaultState[k]))
+      .filter(([k, v]) => !k.startsWith("_") && (v === null || typeof v !== "object") && !sameValue(v, this.defaultState[k]))
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     return `${name}(${shown.join(", ")})`;
   }
@@ -325,11 +392,6 @@ export class Widget {
   }
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  try {
-    return JSON.stringify(serialize(a)) === JSON.stringify(serialize(b));
-  } catch {
-    return false;
-  }
+export function isPromise(v: unknown): v is Promise<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as Promise<unknown>).then === "function";
 }
