@@ -289,14 +289,62 @@ function publish(bundle: ResolvedBundle, opts: DisplayOptions, displayId: string
 }
 
 /**
+ * A value that changes after it is shown (a LiveFigure): the kernel shows it
+ * under its own displayId and republishes it with update_display_data when
+ * it announces a change, at most every LIVE_UPDATE_INTERVAL_MS (the last
+ * change always gets through), so a run that adds spans by the thousand
+ * does not flood the front end.
+ */
+export interface LiveDisplayable {
+  readonly displayId: string;
+  onUpdate(listener: (value: never) => void): () => void;
+}
+
+export const LIVE_UPDATE_INTERVAL_MS = 100;
+
+export function isLiveDisplayable(value: unknown): value is LiveDisplayable {
+  return (
+    typeof value === "object" && value !== null && typeof (value as { displayId?: unknown }).displayId === "string" &&
+    typeof (value as { onUpdate?: unknown }).onUpdate === "function" && isDisplayable(value)
+  );
+}
+
+/** displayIds already followed: one subscription per live value, however often it is shown. */
+const followed = new WeakMap<object, string>();
+
+function followLive(value: LiveDisplayable): void {
+  if (followed.get(value) === value.displayId) return;
+  followed.set(value, value.displayId);
+  let last = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const republish = () => {
+    timer = null;
+    last = Date.now();
+    display(value, { displayId: value.displayId, update: true });
+  };
+  value.onUpdate(() => {
+    if (timer) return; // a trailing update is already due and will show this change
+    const wait = last + LIVE_UPDATE_INTERVAL_MS - Date.now();
+    if (wait <= 0) republish();
+    else timer = setTimeout(republish, wait);
+  });
+}
+
+/**
  * Shows a value in the notebook: its MIME bundle when it has one, otherwise
  * its text. With `{ displayId }` it returns a handle to update the output.
+ * A live value (LiveDisplayable) is shown under its own displayId and
+ * updated in place as it changes.
  */
 export function display(value: unknown, opts: DisplayOptions & { displayId: string | true }): DisplayHandle;
 export function display(value: unknown, opts?: DisplayOptions): DisplayHandle | undefined;
 export function display(value: unknown, opts: DisplayOptions = {}): DisplayHandle | undefined {
   if (opts.update && (opts.displayId === undefined || opts.displayId === false)) throw new TypeError("display(): update needs the displayId of the output to replace");
-  const displayId = opts.displayId === true ? randomUUID() : opts.displayId === false ? undefined : opts.displayId;
+  let displayId = opts.displayId === true ? randomUUID() : opts.displayId === false ? undefined : opts.displayId;
+  if (displayId === undefined && opts.displayId !== false && isLiveDisplayable(value)) {
+    displayId = value.displayId;
+    followLive(value);
+  }
   const bundle = mimeBundleOf(value);
   if (bundle instanceof Promise) {
     bundle.then((b) => publish(b, opts, displayId), (e: Error) => console.error(`display(): ${e.message}`));

@@ -9,7 +9,7 @@ import { readConnectionFile, type ConnectionInfo } from "./connection.js";
 import { kernelInfo } from "./kernel-info.js";
 import { CellRunner } from "./cell-runner.js";
 import { CommRegistry } from "./comm.js";
-import { display, mimeBundleOf, type ResolvedBundle } from "./display.js";
+import { display, isLiveDisplayable, mimeBundleOf, type ResolvedBundle } from "./display.js";
 import { History, defaultHistoryFile } from "./history.js";
 import { OutputRouter, captureProcessStreams } from "./output.js";
 import { installProtection } from "./protect.js";
@@ -347,7 +347,9 @@ class Kernel {
     if (outcome.status === "ok" && outcome.hasValue && !silent) {
       try {
         const bundle = await mimeBundleOf(outcome.value);
-        this.output.publish("execute_result", { execution_count: count, data: bundle.data, metadata: bundle.metadata });
+        // a live value (LiveFigure) goes out as display_data under its display_id, so its updates replace it in place
+        if (isLiveDisplayable(outcome.value)) display(outcome.value);
+        else this.output.publish("execute_result", { execution_count: count, data: bundle.data, metadata: bundle.metadata });
         resultText = String(bundle.data["text/plain"] ?? "");
       } catch (e) {
         error = runtimeError(e, runner.cells, false);

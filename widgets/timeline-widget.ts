@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { Widget, type ModelSpec } from "./widget.js";
 import { Layout } from "./schema-widget.js";
 import type { JsonObject } from "../kernel/protocol.js";
-import { TIMELINE_GROUPS, type FigureSource, type TimelineItem } from "./figures/layer-figures.js";
+import { TIMELINE_GROUPS, liveSpanItem, type FigureSource, type TimelineItem } from "./figures/layer-figures.js";
 import type { ReportFigures } from "../engine/profile/report.js";
 import { getDevice, type Device, type DeviceSpec } from "../engine/device.js";
 import type { Span } from "../engine/stream.js";
@@ -153,13 +153,7 @@ export class TimelineWidget extends Widget {
   follow(device: Device | DeviceSpec): () => void {
     const d = typeof device === "object" && device !== null && "timeline" in device ? (device as Device) : getDevice(device as DeviceSpec);
     const origin = d.timeline.hostTimeMs();
-    const off = d.timeline.subscribe((s: Span) => {
-      const group = TIMELINE_GROUPS[s.resource];
-      this.append({
-        lane: s.stream, group: group.name, color: group.color, startMs: s.startMs - origin, endMs: s.endMs - origin,
-        label: `${s.op} (${s.category}${s.module ? `, ${s.module}` : ""})`,
-      });
-    });
+    const off = d.timeline.subscribe((s: Span) => this.append(liveSpanItem(s, origin)));
     return () => {
       off();
       this.flush();

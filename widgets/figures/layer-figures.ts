@@ -2,7 +2,7 @@
 // the stream timeline (compute spans and copy spans per stream) and memory
 // over time. Each takes the Report or its figures() columns.
 import type { Report, ReportFigures } from "../../engine/profile/report.js";
-import type { Resource } from "../../engine/stream.js";
+import type { Resource, Span } from "../../engine/stream.js";
 import { Figure, PALETTE, byteTicks, maxOf, type BarTrace } from "./figure.js";
 
 export type FigureSource = Report | ReportFigures;
@@ -95,6 +95,15 @@ export function timelineLayout(title: string, xTitle: string): Figure["layout"] 
     xaxis: { title: { text: xTitle } },
     // the first stream on top, like a trace viewer
     yaxis: { type: "category", autorange: "reversed" },
+  };
+}
+
+/** A span as a device queues it (Device.timeline.subscribe), timed from `originMs`, as a timeline item. */
+export function liveSpanItem(s: Span, originMs: number): TimelineItem {
+  const group = TIMELINE_GROUPS[s.resource];
+  return {
+    lane: s.stream, group: group.name, color: group.color, startMs: s.startMs - originMs, endMs: s.endMs - originMs,
+    label: `${s.op} (${s.category}${s.module ? `, ${s.module}` : ""})`,
   };
 }
 

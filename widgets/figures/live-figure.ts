@@ -4,7 +4,9 @@
 // under `displayId`.
 import { randomUUID } from "node:crypto";
 import { Figure, PALETTE, type Layout, type ScatterTrace, type BarTrace } from "./figure.js";
-import { appendSpan, timelineLayout, type TimelineItem } from "./layer-figures.js";
+import { appendSpan, liveSpanItem, timelineLayout, type TimelineItem } from "./layer-figures.js";
+import { Device, getDevice, type DeviceSpec } from "../../engine/device.js";
+import type { Span } from "../../engine/stream.js";
 
 export type UpdateListener = (figure: LiveFigure) => void;
 
@@ -43,6 +45,18 @@ export class LiveFigure extends Figure {
   /** A stream timeline: lanes as categories, spans grouped (and coloured) by their group. */
   static timeline(options: { title?: string; xTitle?: string } & LiveFigureOptions = {}): LiveFigure {
     return new LiveFigure(timelineLayout(options.title ?? "Timeline", options.xTitle ?? "ms"), options);
+  }
+
+  /**
+   * Draws a device's work as it is queued (compute spans, copies in each
+   * direction, one lane per stream), timed from now; displayed in the kernel,
+   * the figure redraws in place as the run progresses. Returns the function
+   * that stops following.
+   */
+  follow(device: Device | DeviceSpec): () => void {
+    const d = device instanceof Device ? device : getDevice(device);
+    const origin = d.timeline.hostTimeMs();
+    return d.timeline.subscribe((s: Span) => this.appendSpans([liveSpanItem(s, origin)]));
   }
 
   /** Calls `listener` after every change (or once per batch); returns a function that removes it. */
