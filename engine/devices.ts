@@ -1,8 +1,9 @@
-// Registers the built-in device types. sim: and a real cuda backend slot in
-// here later through registerDeviceType without changing any caller.
+// Registers the built-in device types: cpu, meta, cuda:N (a real GPU, where
+// the addon was built with nvcc and the driver reports one) and sim:PROFILE.
 import { Device, registerDeviceType } from "./device.js";
 import { HostBackend } from "./backends/cpu.js";
 import { MetaBackend } from "./backends/meta.js";
+import { CudaDevice } from "./backends/cuda.js";
 import { native } from "./native-binding.js";
 import { registerSimDeviceType } from "./sim/sim-device.js";
 
@@ -22,7 +23,9 @@ registerDeviceType("cuda", (arg) => {
   const info = native.cudaInfo();
   if (!info.available) throw new Error(`cuda:${index} is not available: ${info.reason ?? "no CUDA device"}. Use "cpu", "meta" or a simulated device.`);
   if (index >= info.deviceCount) throw new Error(`cuda:${index} does not exist: this machine has ${info.deviceCount} CUDA device(s)`);
-  throw new Error(`cuda:${index} (${info.devices?.[index]?.name ?? "GPU"}) was found, but this build has no CUDA op backend yet; only the device probe runs on GPUs so far`);
+  const props = info.devices?.[index];
+  if (!props) throw new Error(`cuda:${index}: the driver did not report its properties`);
+  return new CudaDevice(index, props);
 }, "NVIDIA GPU");
 
 registerSimDeviceType();

@@ -4,8 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as vl from "../../engine/index.js";
+import { TEST_ACCELERATOR } from "../device-under-test.js";
 
-const DEV = "sim:h100-sxm";
+// the simulated H100, or the GPU under VRAMLAB_TEST_DEVICE=cuda
+const DEV = TEST_ACCELERATOR;
 type Mode = "none" | "block1" | "block2" | "leaf";
 const MODES: Mode[] = ["none", "block1", "block2", "leaf"];
 

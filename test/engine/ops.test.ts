@@ -1,8 +1,10 @@
 // The Tensor-level op layer: shapes, broadcasting, layout ops and error
 // messages, checked against float64 JS arithmetic on the same values.
+// On the device under test (VRAMLAB_TEST_DEVICE, see test/device-under-test.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as vl from "../../engine/index.js";
+import { TEST_DEVICE, testTensor } from "../device-under-test.js";
 
 function values(shape: number[], seed: number): Float32Array {
   const r = new vl.Random(seed);
@@ -29,14 +31,14 @@ function* indices(shape: readonly number[]): Generator<number[]> {
 test("linear matches a float64 reference (relative error < 1e-5)", () => {
   const [M, K, N] = [5, 37, 11];
   const xv = values([M, K], 1), wv = values([N, K], 2), bv = values([N], 3);
-  const x = vl.tensor(xv, { shape: [M, K] }), w = vl.tensor(wv, { shape: [N, K] }), b = vl.tensor(bv);
+  const x = testTensor(xv, { shape: [M, K] }), w = testTensor(wv, { shape: [N, K] }), b = testTensor(bv);
   const y = vl.ops.linear(x, w, b).toFloat32Array();
   for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
     let acc = bv[n]!, mag = Math.abs(bv[n]!);
     for (let k = 0; k < K; k++) { acc += xv[m * K + k]! * wv[n * K + k]!; mag += Math.abs(xv[m * K + k]! * wv[n * K + k]!); }
     assert.ok(Math.abs(y[m * N + n]! - acc) <= 1e-5 * mag, `(${m},${n}) ${y[m * N + n]} vs ${acc}`);
   }
-  assert.throws(() => vl.ops.linear(x, vl.zeros([N, K + 1])), /has 37 features but weight \[11, 38\] expects 38/);
+  assert.throws(() => vl.ops.linear(x, vl.zeros([N, K + 1], { device: TEST_DEVICE })), /has 37 features but weight \[11, 38\] expects 38/);
   for (const t of [x, w, b]) t.dispose();
 });
 
@@ -44,7 +46,7 @@ test("binary ops broadcast like PyTorch", () => {
   const cases: [number[], number[]][] = [[[2, 3, 4], [4]], [[2, 1, 4], [3, 1]], [[1], [2, 3]], [[2, 3, 4], [2, 1, 4]]];
   for (const [sa, sb] of cases) {
     const av = values(sa, 4), bv = values(sb, 5);
-    const a = vl.tensor(av, { shape: sa }), b = vl.tensor(bv, { shape: sb });
+    const a = testTensor(av, { shape: sa }), b = testTensor(bv, { shape: sb });
     const out = vl.ops.mul(a, b);
     const n = Math.max(sa.length, sb.length);
     const shape = Array.from({ length: n }, (_, i) => Math.max(sa[i - n + sa.length] ?? 1, sb[i - n + sb.length] ?? 1));
@@ -70,7 +72,7 @@ test("binary ops broadcast like PyTorch", () => {
 test("permute, slice, chunk and cat move the right elements", () => {
   const shape = [2, 3, 4, 5];
   const xv = values(shape, 6);
-  const x = vl.tensor(xv, { shape });
+  const x = testTensor(xv, { shape });
   const p = vl.ops.permute(x, [2, 0, 3, 1]);
   assert.deepEqual(p.shape, [4, 2, 5, 3]);
   const pv = p.toFloat32Array();
@@ -94,7 +96,7 @@ test("permute, slice, chunk and cat move the right elements", () => {
 test("modulate and gatedResidual round like PyTorch's separate ops", () => {
   const [B, L, D] = [2, 3, 8];
   const xv = values([B, L, D], 7), mv = values([B, 6 * D], 8), yv = values([B, L, D], 9);
-  const x = vl.tensor(xv, { shape: [B, L, D] }), mod = vl.tensor(mv, { shape: [B, 6 * D] }), y = vl.tensor(yv, { shape: [B, L, D] });
+  const x = testTensor(xv, { shape: [B, L, D] }), mod = testTensor(mv, { shape: [B, 6 * D] }), y = testTensor(yv, { shape: [B, L, D] });
   const m = vl.ops.modulate(x, mod, 6, 1, 0).toFloat32Array();
   const g = vl.ops.gatedResidual(x, y, mod, 6, 2).toFloat32Array();
   for (let b = 0; b < B; b++) for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) {
@@ -108,18 +110,18 @@ test("modulate and gatedResidual round like PyTorch's separate ops", () => {
 });
 
 test("ops reject non-float inputs with a message that says what to do", () => {
-  const i = vl.tensor([1, 2, 3], { dtype: "int32" });
+  const i = testTensor([1, 2, 3], { dtype: "int32" });
   assert.throws(() => vl.ops.silu(i), /has dtype int32; this op computes on float32, float16 or bfloat16 \(cast it/);
   i.dispose();
 });
 
 test("clamp bounds values, keeps NaN, and float16 Flux blocks clip like diffusers", async () => {
-  const x = vl.tensor([-1e6, -2, 0.5, 3, 1e6, NaN]);
+  const x = testTensor([-1e6, -2, 0.5, 3, 1e6, NaN]);
   const c = vl.ops.clamp(x, -2.5, 2.5).toFloat32Array();
   assert.deepEqual([...c.subarray(0, 5)], [-2.5, -2, 0.5, 2.5, 2.5]);
   assert.ok(Number.isNaN(c[5]));
   x.dispose();
-  const h = vl.tensor([70000, -70000, 1], { dtype: "float16" }); // overflow to +-inf in float16
+  const h = testTensor([70000, -70000, 1], { dtype: "float16" }); // overflow to +-inf in float16
   const hc = vl.ops.clamp(h, -65504, 65504).toFloat32Array();
   assert.deepEqual([...hc], [65504, -65504, 1]);
   h.dispose();
