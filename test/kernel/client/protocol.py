@@ -69,7 +69,8 @@ def scenario(r):
         r["user_expressions"] = ex("const ue = 5;", user_expressions={"double": "ue * 2", "bad": "nope("})
 
         # stop_on_error: an error aborts the execute_requests queued behind it.
-        ids = [kc.execute('throw new Error("first fails")'), kc.execute("1"), kc.execute("2")]
+        # (the failing cell waits first, so the two behind it are surely queued in the kernel even on a loaded machine)
+        ids = [kc.execute('await new Promise((r) => setTimeout(r, 300)); throw new Error("first fails")'), kc.execute("1"), kc.execute("2")]
         r["stop_on_error"] = [harness.collect(kc, i)[0]["content"] for i in ids]
         r["after_abort"] = ex("3")
         ids = [kc.execute('throw new Error("no stop")', stop_on_error=False), kc.execute("4")]
