@@ -1,0 +1,3 @@
+import { checkNotebook } from "./notebook-check.js";
+
+checkNotebook("01-quickstart", { minSvgFigures: 3 });

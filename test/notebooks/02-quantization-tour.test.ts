@@ -1,0 +1,3 @@
+import { checkNotebook } from "./notebook-check.js";
+
+checkNotebook("02-quantization-tour", { minSvgFigures: 1 });
