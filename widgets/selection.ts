@@ -4,7 +4,7 @@
 // values and derives `value` and `label` from the index. Setting any one
 // of index, value or label moves the other two, from either side, and
 // observers of "value" and "label" run when the index moves.
-import { sameValue, type Change } from "./widget.js";
+import { sameValue, type Change, type Widget } from "./widget.js";
 import { SchemaWidget, type DescriptionOptions } from "./schema-widget.js";
 
 /** A label (its own value), a [label, value] pair; or pass a {label: value} object or a Map as the options. */
@@ -94,13 +94,9 @@ abstract class SingleSelection<T> extends SchemaWidget {
   }
 
   protected override derivedChanges(changes: readonly Change[]): Change[] {
-    if (!changes.some((c) => c.name === "index" || c.name === "_options_labels")) return [];
-    const now = { value: this.value, label: this.label };
-    const out: Change[] = [];
-    if (!sameValue(now.value, this.seen.value)) out.push({ name: "value", old: this.seen.value, new: now.value, owner: this, type: "change" });
-    if (now.label !== this.seen.label) out.push({ name: "label", old: this.seen.label, new: now.label, owner: this, type: "change" });
-    this.seen = now;
-    return out;
+    const r = valueLabelChanges(this, changes, this.seen, { value: this.value, label: this.label });
+    this.seen = r.seen;
+    return r.out;
   }
 
   /** The options as {label, value} pairs. */
@@ -149,6 +145,18 @@ export type DropdownOption<T> = SelectionOption<T>;
 export type DropdownOptions<T> = SelectionWidgetOptions<T>;
 
 /** A drop-down list. */
+/**
+ * value and label are derived from index and the options: after a change to
+ * either, the Change records observers of value/label should see.
+ */
+function valueLabelChanges<S extends { value: unknown; label: unknown }>(owner: Widget, changes: readonly Change[], seen: S, now: S): { out: Change[]; seen: S } {
+  if (!changes.some((c) => c.name === "index" || c.name === "_options_labels")) return { out: [], seen };
+  const out: Change[] = [];
+  if (!sameValue(now.value, seen.value)) out.push({ name: "value", old: seen.value, new: now.value, owner, type: "change" });
+  if (!sameValue(now.label, seen.label)) out.push({ name: "label", old: seen.label, new: now.label, owner, type: "change" });
+  return { out, seen: now };
+}
+
 export class Dropdown<T = string> extends SingleSelection<T> {
   constructor(opts: SelectionWidgetOptions<T>) {
     super("DropdownModel", opts as SelectionWidgetOptions<T> & Record<string, unknown>);
@@ -267,13 +275,9 @@ abstract class MultipleSelection<T> extends SchemaWidget {
   }
 
   protected override derivedChanges(changes: readonly Change[]): Change[] {
-    if (!changes.some((c) => c.name === "index" || c.name === "_options_labels")) return [];
-    const now = { value: this.value, label: this.label };
-    const out: Change[] = [];
-    if (!sameValue(now.value, this.seen.value)) out.push({ name: "value", old: this.seen.value, new: now.value, owner: this, type: "change" });
-    if (!sameValue(now.label, this.seen.label)) out.push({ name: "label", old: this.seen.label, new: now.label, owner: this, type: "change" });
-    this.seen = now;
-    return out;
+    const r = valueLabelChanges(this, changes, this.seen, { value: this.value, label: this.label });
+    this.seen = r.seen;
+    return r.out;
   }
 
   get options(): Choice<T>[] {
