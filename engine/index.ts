@@ -52,3 +52,4 @@ export { Report, fromCSV as reportFromCSV, type ReportSummary, type ReportInfo, 
 export { planOffload, applyOffloadSetting, defaultOffloadCandidates, describeSetting, OffloadPlan, type OffloadSetting, type PlanTrial, type PlanOffloadOptions } from "./profile/planner.js";
 export * as experiments from "./experiments/index.js";
 export { experiment } from "./experiments/index.js";
+export { CudaDevice, cudaMemoryInfo } from "./backends/cuda.js";

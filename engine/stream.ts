@@ -9,6 +9,9 @@
 //   clock, one modelled clock per stream, and shared hardware resources (the
 //   SMs, the two directions of the host link) that kernels and copies occupy.
 //   Its data is computed eagerly; only time is modelled.
+// - a real GPU (cuda:N) runs work asynchronously on real streams: its timeline
+//   implements the optional real-event methods below, and events, waits and
+//   synchronisation go to the driver instead of comparing times.
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Device } from "./device.js";
 
@@ -67,6 +70,9 @@ export interface WorkItem {
   pinned?: boolean;
 }
 
+/** A driver event of a timeline with real events (cuda); opaque to everything else. */
+export type EventHandle = number;
+
 /** A device's notion of time. */
 export interface Timeline {
   /** true when times are modelled (sim), false when they are wall-clock (cpu, meta) */
@@ -85,6 +91,27 @@ export interface Timeline {
   synchronizeAll(): void;
   /** observes modelled work as it is queued; returns the unsubscribe function */
   subscribe(fn: (span: Span) => void): () => void;
+
+  // ---- optional: devices whose streams run asynchronously on real hardware (cuda) ----------
+  // All or none: an Event recorded on such a timeline holds a driver event, and Stream/Event
+  // route waits, queries, synchronisation and timing to these instead of comparing times.
+
+  /** Records a driver event at the current end of `stream`; `reuse` is this Event's earlier handle on this timeline (re-recording moves it, as in CUDA). */
+  recordEvent?(stream: Stream, reuse: EventHandle | null): EventHandle;
+  /** Later work on `stream` waits for the event; the host does not. */
+  waitEvent?(stream: Stream, event: EventHandle): void;
+  /** The host blocks until the event has completed. */
+  synchronizeEvent?(event: EventHandle): void;
+  /** Whether the event has completed. */
+  queryEvent?(event: EventHandle): boolean;
+  /** Device milliseconds between two events of this timeline. */
+  elapsedEventMs?(start: EventHandle, end: EventHandle): number;
+  /** The Event holding the handle was garbage collected: the handle may be reused. */
+  releaseEvent?(event: EventHandle): void;
+  /** The host blocks until everything queued on `stream` has finished. */
+  synchronizeStream?(stream: Stream): void;
+  /** Whether everything queued on `stream` has finished. */
+  queryStream?(stream: Stream): boolean;
 }
 
 /** cpu and meta: work is synchronous, so every stream is always idle and times are wall-clock. */
@@ -257,7 +284,15 @@ export class Stream {
   waitEvent(event: Event): this {
     const stamp = event.stampOrNull;
     if (!stamp) return this;
-    if (!this.device.timeline.modelled) return this; // synchronous devices have nothing to wait for
+    const timeline = this.device.timeline;
+    if (stamp.handle !== undefined && timeline.waitEvent) {
+      if (stamp.timeline !== timeline) {
+        throw new Error(`stream ${this} cannot wait for event ${event.label} recorded on ${stamp.stream}: cross-device event waits are not supported; synchronize the event on the host first (event.synchronize())`);
+      }
+      timeline.waitEvent(this, stamp.handle);
+      return this;
+    }
+    if (!timeline.modelled) return this; // synchronous devices (and events of one) have nothing to wait for
     if (stamp.timeline !== this.device.timeline) {
       throw new Error(`stream ${this} cannot wait for event ${event.label} recorded on ${stamp.stream}: the two devices have separate clocks`);
     }
@@ -277,12 +312,15 @@ export class Stream {
 
   /** The host waits until this stream's work has finished. */
   synchronize(): void {
-    this.device.timeline.hostWait(this.timeMs);
+    const timeline = this.device.timeline;
+    if (timeline.synchronizeStream) timeline.synchronizeStream(this);
+    else timeline.hostWait(this.timeMs);
   }
 
   /** Whether this stream's work has finished by the host's current time. */
   query(): boolean {
-    return this.timeMs <= this.device.timeline.hostTimeMs();
+    const timeline = this.device.timeline;
+    return timeline.queryStream ? timeline.queryStream(this) : this.timeMs <= timeline.hostTimeMs();
   }
 
   toString(): string {
@@ -296,8 +334,14 @@ export class Stream {
 interface EventStamp {
   timeline: Timeline;
   stream: Stream;
+  /** host time of the record (modelled on sim) */
   timeMs: number;
+  /** the driver event, on timelines with real events */
+  handle?: EventHandle;
 }
+
+/** Gives a collected Event's driver event back to its timeline for reuse. */
+const driverEvents = new FinalizationRegistry<{ timeline: Timeline; handle: EventHandle }>(({ timeline, handle }) => timeline.releaseEvent?.(handle));
 
 /** A point in a stream: record() it, then wait for it on another stream or the host, or time between two. */
 export class Event {
@@ -315,7 +359,19 @@ export class Event {
   record(where?: Stream | Device): this {
     const stream = where === undefined ? this.stamp?.stream : where instanceof Stream ? where : currentStream(where);
     if (!stream) throw new TypeError(`event ${this.label}: record(stream or device) needs a stream the first time`);
-    this.stamp = { timeline: stream.device.timeline, stream, timeMs: stream.device.timeline.eventTimeMs(stream) };
+    const timeline = stream.device.timeline;
+    const timeMs = timeline.eventTimeMs(stream);
+    const old = this.stamp;
+    const reuse = old?.timeline === timeline ? old.handle ?? null : null;
+    const handle = timeline.recordEvent ? timeline.recordEvent(stream, reuse) : undefined;
+    const kept = handle !== undefined && handle === reuse;
+    if (old?.handle !== undefined && !kept) {
+      // moved to another timeline (or the timeline handed out a new event): the old one is free
+      driverEvents.unregister(this);
+      old.timeline.releaseEvent?.(old.handle);
+    }
+    if (handle !== undefined && !kept) driverEvents.register(this, { timeline, handle }, this);
+    this.stamp = { timeline, stream, timeMs, ...(handle !== undefined ? { handle } : {}) };
     return this;
   }
 
@@ -330,7 +386,7 @@ export class Event {
   get stream(): Stream | null {
     return this.stamp?.stream ?? null;
   }
-  /** Its time: modelled ms on sim, performance.now() on cpu/meta. */
+  /** Its time: modelled ms on sim, performance.now() on cpu/meta (on cuda: when the host recorded it; elapsedMs gives device time). */
   get timeMs(): number {
     return this.requireStamp("timeMs").timeMs;
   }
@@ -338,13 +394,15 @@ export class Event {
   /** Whether the work before it has finished by the host's current time. */
   query(): boolean {
     const s = this.requireStamp("query");
+    if (s.handle !== undefined && s.timeline.queryEvent) return s.timeline.queryEvent(s.handle);
     return s.timeMs <= s.timeline.hostTimeMs();
   }
 
   /** The host waits until the work before it has finished. */
   synchronize(): void {
     const s = this.requireStamp("synchronize");
-    s.timeline.hostWait(s.timeMs);
+    if (s.handle !== undefined && s.timeline.synchronizeEvent) s.timeline.synchronizeEvent(s.handle);
+    else s.timeline.hostWait(s.timeMs);
   }
 
   /** Milliseconds from this event to `end` (torch's start.elapsed_time(end)). */
@@ -354,6 +412,7 @@ export class Event {
     if (a.timeline !== b.timeline) {
       throw new Error(`elapsedMs: events ${this.label} (${a.stream}) and ${end.label} (${b.stream}) were recorded on devices with separate clocks`);
     }
+    if (a.handle !== undefined && b.handle !== undefined && a.timeline.elapsedEventMs) return a.timeline.elapsedEventMs(a.handle, b.handle);
     return b.timeMs - a.timeMs;
   }
 

@@ -10,10 +10,31 @@ import { registerInScope } from "./scope.js";
 import { to as toOp, toFloat32Array as readFloat32, toInt32Array as readInt32, type ToOptions } from "./ops/transfer.js";
 import { isHostDevice, notePinned } from "./host-memory.js";
 
+/**
+ * Page-locks host memory for an accelerator's driver. engine/backends/cuda.ts installs one
+ * (cudaHostRegister); without one, or without a GPU, pin() only marks the storage, which is all
+ * cpu and the simulated devices need.
+ */
+export interface HostPinHandler {
+  /** Page-locks the storage's bytes in place; false when there is nothing to do (no GPU present). */
+  register(storage: NativeStorage): boolean;
+  /** Undoes register() before the bytes are freed or unpinned. */
+  unregister(storage: NativeStorage): void;
+}
+
+let hostPinHandler: HostPinHandler | null = null;
+
+/** Installs the driver hook pin() and unpin() call (null removes it). */
+export function setHostPinHandler(handler: HostPinHandler | null): void {
+  hostPinHandler = handler;
+}
+
 /** One allocation on a device, shared by a tensor and its reshape views. */
 export class Storage {
   private refs = 1;
   private pinnedFlag = false;
+  /** the handler that page-locked the bytes, so unpin undoes exactly what pin did */
+  private lockedBy: HostPinHandler | null = null;
   constructor(
     readonly device: Device,
     readonly nbytes: number,
@@ -32,9 +53,12 @@ export class Storage {
   release(): void {
     if (this.refs <= 0) return;
     if (--this.refs === 0) {
-      if (this.pinnedFlag) this.unpin();
-      this.device.backend.release(this.native);
-      this.device.memory.free(this.allocId);
+      try {
+        if (this.pinnedFlag) this.unpin();
+      } finally {
+        this.device.backend.release(this.native);
+        this.device.memory.free(this.allocId);
+      }
     }
   }
   get released(): boolean {
@@ -44,11 +68,18 @@ export class Storage {
   get pinned(): boolean {
     return this.pinnedFlag;
   }
-  /** Pins in place (like cudaHostRegister): no copy. Host storages only (cpu, or meta as the dataless host). */
+  /** Whether a GPU driver page-locked the bytes (cudaHostRegister); false where pin() only marks them (no GPU, meta). */
+  get pageLocked(): boolean {
+    return this.lockedBy !== null;
+  }
+  /** Pins in place (cudaHostRegister where a GPU is present): no copy. Host storages only (cpu, or meta as the dataless host). */
   pin(): void {
     if (this.pinnedFlag) return;
     if (this.released) throw new Error("pin(): the storage was released");
     if (!isHostDevice(this.device)) throw new TypeError(`pin(): only host memory can be pinned; this tensor is on ${this.device.name}, not "cpu" (or "meta" for dataless planning)`);
+    const handler = hostPinHandler;
+    // registers first: if the driver refuses, the storage stays pageable and unchanged
+    if (handler && this.native && this.nbytes > 0 && handler.register(this.native)) this.lockedBy = handler;
     this.pinnedFlag = true;
     notePinned(this.device, this.nbytes, 1);
   }
@@ -56,6 +87,9 @@ export class Storage {
     if (!this.pinnedFlag) return;
     this.pinnedFlag = false;
     notePinned(this.device, this.nbytes, -1);
+    const handler = this.lockedBy;
+    this.lockedBy = null;
+    if (handler && this.native) handler.unregister(this.native);
   }
 }
 

@@ -4,16 +4,22 @@
 // it. Registered as "cuda:N" in engine/devices.ts only where the addon was
 // built with nvcc and the driver reports a GPU.
 //
-// Streams: until engine/stream.ts lets a device record and wait for real
-// events (see engine/native/src/cuda/README.md, "hooks"), every vramlab Stream
-// of a cuda device maps to ONE native stream, so work is correctly ordered but
-// copy and compute streams do not overlap yet.
+// Streams: each vramlab Stream of a cuda device is its own native stream
+// (created on first use), and Events are driver events (CudaTimeline), so
+// copy and compute streams overlap and are ordered by stream.waitEvent(). A
+// block used on a stream other than the one it was allocated on is recorded
+// on that stream (torch's record_stream), so freeing it never lets the
+// allocator hand it out while that stream may still read it.
+//
+// Pinning: importing this module installs the host-pin handler of
+// engine/tensor.ts, which page-locks pinned cpu tensors with cudaHostRegister
+// when a GPU is present (and does nothing otherwise).
 import { native, type NativeStorage } from "../native-binding.js";
 import type { Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
 import { Device } from "../device.js";
 import { dtypeCode, dtypeInfo, type DType } from "../dtype.js";
-import type { Tensor } from "../tensor.js";
-import type { Timeline } from "../stream.js";
+import { setHostPinHandler, type Tensor } from "../tensor.js";
+import { currentStream, type EventHandle, type Stream, type Timeline } from "../stream.js";
 import type { CachingAllocatorStats, NativeCudaStorage } from "../kernels/cuda.js";
 import "../kernels/cuda.js";
 
@@ -29,10 +35,27 @@ function nbytesOf(dtype: DType, n: number): number {
   return Math.ceil((n * dtypeInfo(dtype).bits) / 8);
 }
 
-/** A cuda device's clock: wall-clock time on the host; synchronisation waits for the GPU stream. */
+/**
+ * A cuda device's clock. Times are wall-clock on the host; ordering and waiting use driver events
+ * on one native stream per vramlab Stream (Timeline's optional real-event methods).
+ */
 export class CudaTimeline implements Timeline {
   readonly modelled = false;
-  constructor(private readonly stream: () => number) {}
+  /** vramlab Stream id -> native stream id */
+  private readonly nativeStreams = new Map<number, number>();
+  /** driver events of collected Events, recorded again before new ones are created */
+  private readonly freeEvents: EventHandle[] = [];
+  constructor(readonly device: number) {}
+
+  /** The native stream a vramlab Stream of this device runs on (created on first use). */
+  nativeStream(stream: Stream): number {
+    let id = this.nativeStreams.get(stream.id);
+    if (id === undefined) {
+      id = cuda().cudaStreamCreate(this.device);
+      this.nativeStreams.set(stream.id, id);
+    }
+    return id;
+  }
   hostTimeMs(): number {
     return performance.now();
   }
@@ -42,32 +65,87 @@ export class CudaTimeline implements Timeline {
   eventTimeMs(): number {
     return performance.now();
   }
+  /** ordering between streams goes through waitEvent (driver events), not times */
   streamWait(): void {}
+  /** only reached by callers that wait for a time: wait for the whole device */
   hostWait(): void {
-    cuda().cudaStreamSynchronize(this.stream());
+    this.synchronizeAll();
   }
   synchronizeAll(): void {
-    cuda().cudaStreamSynchronize(this.stream());
+    cuda().cudaDeviceSynchronize(this.device);
   }
   subscribe(): () => void {
     return () => {};
   }
+
+  recordEvent(stream: Stream, reuse: EventHandle | null): EventHandle {
+    const event = reuse ?? this.freeEvents.pop() ?? cuda().cudaEventCreate(true);
+    cuda().cudaEventRecord(event, this.nativeStream(stream));
+    return event;
+  }
+  waitEvent(stream: Stream, event: EventHandle): void {
+    cuda().cudaStreamWaitEvent(this.nativeStream(stream), event);
+  }
+  synchronizeEvent(event: EventHandle): void {
+    cuda().cudaEventSynchronize(event);
+  }
+  queryEvent(event: EventHandle): boolean {
+    return cuda().cudaEventQuery(event);
+  }
+  /** waits for both events first (the driver refuses to time unfinished ones; torch makes the caller synchronize) */
+  elapsedEventMs(start: EventHandle, end: EventHandle): number {
+    cuda().cudaEventSynchronize(start);
+    cuda().cudaEventSynchronize(end);
+    return cuda().cudaEventElapsed(start, end);
+  }
+  releaseEvent(event: EventHandle): void {
+    this.freeEvents.push(event);
+  }
+  synchronizeStream(stream: Stream): void {
+    cuda().cudaStreamSynchronize(this.nativeStream(stream));
+  }
+  queryStream(stream: Stream): boolean {
+    return cuda().cudaStreamQuery(this.nativeStream(stream));
+  }
+}
+
+/** The stream a block was allocated on, and the other streams it was recorded on so far. */
+interface BlockStreams {
+  home: number;
+  others: number[] | null;
 }
 
 export class CudaBackend implements Backend {
   readonly hasData = true;
-  private streamId = -1;
+  private device: Device | null = null;
+  private timeline: CudaTimeline | null = null;
+  private readonly blockStreams = new WeakMap<NativeStorage, BlockStreams>();
   constructor(readonly index: number) {}
 
-  /** The native stream the device's work goes to (created on first use). */
-  get stream(): number {
-    if (this.streamId < 0) this.streamId = cuda().cudaStreamCreate(this.index);
-    return this.streamId;
+  /** @internal CudaDevice connects its backend once constructed. */
+  attach(device: Device, timeline: CudaTimeline): void {
+    this.device = device;
+    this.timeline = timeline;
   }
 
+  /** The native stream of the device's current vramlab Stream (vl.withStream), where kernels and copies are queued. */
+  get stream(): number {
+    if (!this.device || !this.timeline) throw new Error(`cuda:${this.index}: the backend is not attached to a CudaDevice`);
+    return this.timeline.nativeStream(currentStream(this.device));
+  }
+
+  /** The tensor's storage; device blocks used on a stream they were not allocated on are recorded on it. */
   private s(t: Tensor): NativeStorage {
     const n = t.native;
     if (!n) throw new Error(`${t} has no data`);
+    const uses = this.blockStreams.get(n);
+    if (uses) {
+      const stream = this.stream;
+      if (stream !== uses.home && !uses.others?.includes(stream)) {
+        (n as NativeCudaStorage).recordStream(stream);
+        (uses.others ??= []).push(stream);
+      }
+    }
     return n;
   }
   private opt(t: Tensor | null): NativeStorage | null {
@@ -76,7 +154,10 @@ export class CudaBackend implements Backend {
 
   allocate(nbytes: number, zero: boolean, owner?: string): NativeStorage {
     try {
-      return new (cuda().CudaStorage)(nbytes, zero, this.index, this.stream);
+      const stream = this.stream;
+      const storage = new (cuda().CudaStorage)(nbytes, zero, this.index, stream);
+      this.blockStreams.set(storage, { home: stream, others: null });
+      return storage;
     } catch (e) {
       const msg = (e as Error).message;
       if (/out of memory/.test(msg)) {
@@ -160,8 +241,8 @@ export class CudaBackend implements Backend {
   }
   /**
    * out = float32(xq @ wq^T) * xScale[m] (or xScale[0] when xScaleShared) * wScale[n * stride] + bias, on
-   * fp8 e4m3 codes: cuBLASLt's fp8 tensor cores on Hopper. Not in the op table yet: engine/quant/schemes.ts
-   * would call it for fp8dq / fp8dqrow when the backend has it (README.md, "hooks").
+   * fp8 e4m3 codes: cuBLASLt's fp8 tensor cores on Hopper. Not in the op table: engine/quant/schemes.ts
+   * calls it for fp8dq / fp8dqrow on backends that have it.
    */
   fp8Gemm(out: Tensor, xq: Tensor, xScale: Tensor, xScaleShared: boolean, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void {
     cuda().cudaFp8Gemm(this.s(out), dtypeCode(out.dtype), this.s(xq), this.s(xScale), xScaleShared, this.s(wq), this.s(wScale), wScaleStride, this.opt(bias), dtypeCode(bias?.dtype ?? "float32"), M, N, K, this.stream);
@@ -201,7 +282,9 @@ export class CudaDevice extends Device {
   declare readonly backend: CudaBackend;
   constructor(readonly index: number, readonly properties: { name: string; totalMemory: number; computeCapability: string }) {
     const backend = new CudaBackend(index);
-    super(`cuda:${index}`, "cuda", backend, { alignment: 512, timeline: new CudaTimeline(() => backend.stream) });
+    const timeline = new CudaTimeline(index);
+    super(`cuda:${index}`, "cuda", backend, { alignment: 512, timeline });
+    backend.attach(this, timeline);
   }
   /** The caching allocator's own counters (reserved includes cached, unused segments). */
   allocatorStats(): CachingAllocatorStats {
@@ -217,5 +300,33 @@ export class CudaDevice extends Device {
 export function cudaMemoryInfo(device: CudaDevice): { free: number; total: number; allocator: CachingAllocatorStats } {
   return { ...device.backend.memGetInfo(), allocator: device.allocatorStats() };
 }
+
+/** Whether pinned host memory should be page-locked with the driver: an nvcc build and a GPU present. */
+export function pinsWithDriver(info: { compiled?: boolean; available: boolean }): boolean {
+  return info.compiled === true && info.available;
+}
+
+/** GPUs the pin handler page-locks for; 0 (nothing to do) without an nvcc build or a GPU. Asked once. */
+let pinningGpus: number | undefined;
+function gpusToPinFor(): number {
+  if (pinningGpus === undefined) {
+    const info = native.CudaStorage ? native.cudaInfo() : { compiled: false, available: false, deviceCount: 0 };
+    pinningGpus = pinsWithDriver(info) ? info.deviceCount : 0;
+  }
+  return pinningGpus;
+}
+setHostPinHandler({
+  register(storage: NativeStorage): boolean {
+    if (gpusToPinFor() === 0) return false;
+    cuda().cudaHostRegister(storage);
+    return true;
+  },
+  unregister(storage: NativeStorage): void {
+    // A non-blocking copy from or to these bytes may still be queued (e.g. to()'s pinned staging
+    // tensor is disposed right after its copy is queued): let every GPU finish first.
+    for (let d = 0; d < gpusToPinFor(); d++) cuda().cudaDeviceSynchronize(d);
+    cuda().cudaHostUnregister(storage);
+  },
+});
 
 export type { NativeCudaStorage };

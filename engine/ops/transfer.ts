@@ -44,6 +44,33 @@ function modelTransfer(src: Tensor, dst: Tensor, nonBlocking: boolean): void {
   if (dst.device !== src.device) dst.device.backend.modelTransfer?.(info);
 }
 
+/** A backend whose memory the host cannot address (cuda): it runs copies to and from host memory itself. */
+export interface TransferBackend {
+  /** Copies nbytes from src to dst (one of them on this backend's device); nonBlocking queues it when the host side is pinned. */
+  transfer(dst: Tensor, src: Tensor, nbytes: number, nonBlocking: boolean): void;
+}
+
+function transferBackendOf(device: Device): TransferBackend | null {
+  const b = device.backend as Partial<TransferBackend>;
+  return typeof b.transfer === "function" ? (b as TransferBackend) : null;
+}
+
+/**
+ * How moveBytes copies between two devices: "host" when the host addresses both memories (cpu,
+ * meta, sim: their data is host memory), "device" through the backend of the side the host cannot
+ * address (cuda, either direction), "staged" through host memory between two such devices with
+ * separate memories (cuda:0 -> cuda:1; no peer copies yet).
+ */
+export type ByteRoute = { kind: "host" } | { kind: "device"; backend: TransferBackend } | { kind: "staged" };
+
+export function byteRoute(src: Device, dst: Device): ByteRoute {
+  const s = transferBackendOf(src);
+  const d = transferBackendOf(dst);
+  if (!s && !d) return { kind: "host" };
+  if (s && d && s !== d) return { kind: "staged" };
+  return { kind: "device", backend: (d ?? s)! };
+}
+
 function newTarget(x: Tensor, dst: Device, owner: string, pin: boolean): Tensor {
   const out = Tensor.empty(x.shape, x.dtype, dst, owner);
   if (pin) out.pin();
@@ -62,9 +89,14 @@ function moveBytes(x: Tensor, device: DeviceSpec, owner: string, options: { nonB
   const out = newTarget(x, dst, owner, options.pin ?? false);
   modelTransfer(x, out, options.nonBlocking ?? false);
   if (!dst.hasData || x.nbytes === 0) return out;
+  const route = byteRoute(x.device, dst);
+  if (route.kind === "device") {
+    route.backend.transfer(out, x, x.nbytes, options.nonBlocking ?? false);
+    return out;
+  }
   const sn = x.native;
   const dn = out.native;
-  if (sn && dn) native.copyBytes(dn, 0, sn, 0, x.nbytes);
+  if (route.kind === "host" && sn && dn) native.copyBytes(dn, 0, sn, 0, x.nbytes);
   else out.device.backend.write(out, 0, x.device.backend.read(x, 0, x.nbytes));
   return out;
 }

@@ -2,7 +2,7 @@
 // payload format, a granularity and optionally a dynamic activation
 // quantization. The arithmetic runs in the backend's quantize, dequantize,
 // matmulQuantB and int8Gemm kernels; this file only lays out inner tensors.
-import type { QuantMode } from "../backend.js";
+import type { Backend, QuantMode } from "../backend.js";
 import { moduleLocation } from "../context.js";
 import { isComputeDType, type DType } from "../dtype.js";
 import { Tensor, formatShape } from "../tensor.js";
@@ -26,6 +26,18 @@ export interface InnerSpec {
 }
 
 type Granularity = "row" | "group" | "tensor";
+
+/** A backend with fp8 tensor cores (cuda): an e4m3 x e4m3 GEMM with fp32 accumulation. */
+export interface Fp8GemmBackend {
+  /** out = float32(xq @ wq^T) * xScale[m] (xScale[0] when xScaleShared) * wScale[n * wScaleStride] + bias */
+  fp8Gemm(out: Tensor, xq: Tensor, xScale: Tensor, xScaleShared: boolean, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void;
+}
+
+/** The backend as an fp8 GEMM, or null where fp8 linears decode the activations and use matmulQuantB (cpu, sim). */
+export function fp8GemmOf(backend: Backend): Fp8GemmBackend | null {
+  const b = backend as Backend & Partial<Fp8GemmBackend>;
+  return typeof b.fp8Gemm === "function" ? (b as Fp8GemmBackend) : null;
+}
 
 interface ActivationQuant {
   qdtype: "int8" | "float8_e4m3fn";
@@ -153,6 +165,11 @@ class AffineScheme implements QuantScheme {
       dev.backend.quantize(x, perTensor ? 1 : M, perTensor ? M * K : K, perTensor ? M * K : K, xq, xs, null, "symmetric", act.qmin, act.qmax);
       if (act.qdtype === "int8") {
         dev.backend.int8Gemm(out, xq, xs, q.part("qdata"), q.part("scale"), stride, bias, M, N, K);
+        return out;
+      }
+      const fp8 = fp8GemmOf(dev.backend);
+      if (fp8) {
+        fp8.fp8Gemm(out, xq, xs, perTensor, q.part("qdata"), q.part("scale"), stride, bias, M, N, K);
         return out;
       }
       // fp8 x fp8 products are exact in float32, so decoding the fp8 activations and running an
