@@ -16,6 +16,10 @@
 //           (float32 activations, as vramlab's int4wo)
 // ratio = onnxruntime ms / vramlab ms (> 1: vramlab is faster). Forwards are
 // timed interleaved (bench-util timeInterleaved) so outside load hits both.
+// vramlab prepacks its Linear weights for the GEMM (model.enableWeightPrepacking(),
+// as onnxruntime prepacks its MatMul initializers at session load); the panels'
+// memory is reported (prepackedMiB). VRAMLAB_BENCH_PREPACK=0 turns that off.
+import { loadavg } from "node:os";
 import * as ort from "onnxruntime-node";
 import * as vl from "../engine/index.js";
 import type { OnnxFeed } from "../engine/index.js";
@@ -40,6 +44,7 @@ const CASES: Case[] = [
 ];
 
 const runs = Number(process.env.VRAMLAB_BENCH_RUNS ?? 5);
+const prepack = process.env.VRAMLAB_BENCH_PREPACK !== "0";
 const PAUSE_MS = 50;
 const threads = vl.getNumThreads();
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
@@ -71,6 +76,8 @@ interface Row {
   ortMs: number;
   vramlabMinMs: number;
   ortMinMs: number;
+  /** MiB of prepacked Linear weight panels vramlab held while timed (0 without prepacking; quantized layers have none) */
+  prepackedMiB: number;
   /** onnxruntime ms / vramlab ms */
   ratio: number;
   /** our fp32 ms / our ms for this scheme (same case) */
@@ -81,7 +88,8 @@ interface Row {
 
 async function main(): Promise<void> {
   const device = describeCpu();
-  console.log(`cpu-peer: ${device.cpuModel}, ${threads} threads, ${device.cpuLevel}, onnxruntime-node ${ort.env.versions.node ?? "?"}, ${runs} timed runs`);
+  const loadAtStart = loadavg()[0]!;
+  console.log(`cpu-peer: ${device.cpuModel}, ${threads} threads, ${device.cpuLevel}, onnxruntime-node ${ort.env.versions.node ?? "?"}, ${runs} timed runs, vramlab weight prepacking ${prepack ? "on" : "off"}`);
   const rows: Row[] = [];
   for (const c of CASES) {
     let fp32Ms: number | null = null;
@@ -104,6 +112,7 @@ async function main(): Promise<void> {
       const sessionS = (performance.now() - t0) / 1000;
       const feeds = ortFeeds(ex.feeds);
       ex = null; // the serialized model is onnxruntime's now; free our copy before timing
+      if (prepack) model.enableWeightPrepacking(); // after the export: its tracing swaps the weights
       const ours = await model.forward(inputs);
       const oursValues = ours.toFloat32Array();
       ours.dispose();
@@ -119,12 +128,13 @@ async function main(): Promise<void> {
         exportS: round(exportS, 2), sessionS: round(sessionS, 2),
         vramlabMs: round(t.vramlab.medianMs), ortMs: round(t.ort.medianMs),
         vramlabMinMs: round(t.vramlab.minMs), ortMinMs: round(t.ort.minMs),
+        prepackedMiB: round(model.prepackedBytes / 2 ** 20),
         ratio: round(t.ort.medianMs / t.vramlab.medianMs, 3),
         speedupVsOurFp32: fp32Ms === null ? null : round(fp32Ms / t.vramlab.medianMs, 3),
         relL2VsVramlab: Number(relL2(theirs, oursValues).toExponential(2)),
       };
       rows.push(row);
-      console.log(`  ${c.name} ${scheme}: vramlab ${row.vramlabMs} ms, onnxruntime ${row.ortMs} ms (ratio ${row.ratio}), export ${row.exportS} s, session ${row.sessionS} s, rel L2 ${row.relL2VsVramlab}`);
+      console.log(`  ${c.name} ${scheme}: vramlab ${row.vramlabMs} ms, onnxruntime ${row.ortMs} ms (ratio ${row.ratio}), export ${row.exportS} s, session ${row.sessionS} s, rel L2 ${row.relL2VsVramlab}, prepacked ${row.prepackedMiB} MiB`);
       await session.release();
       vl.models.disposeInputs(inputs);
       model.dispose();
@@ -138,13 +148,16 @@ async function main(): Promise<void> {
     device,
     onnxruntime: { version: ort.env.versions.node ?? null, intraOpNumThreads: threads, interOpNumThreads: 1, allowSpinning: false, graphOptimizationLevel: "all" },
     runs,
-    notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",
+    vramlab: { weightPrepacking: prepack },
+    // 1-minute load average of the machine before and after: on a shared machine the ratios move with it
+    loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
+    notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. vramlab runs with model.enableWeightPrepacking() (Linear weights packed once for the GEMM, like onnxruntime's prepacked initializers; prepackedMiB is the memory that costs) unless vramlab.weightPrepacking is false. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",
     rows,
   });
   console.log(`\nwrote ${path}\n`);
   printTable(
-    ["case", "scheme", "params", "tokens", "vramlab ms", "ort ms", "ratio (ort/ours)", "vs our fp32", "rel L2", "onnx MiB", "export s"],
-    rows.map((r) => [r.case, r.scheme, `${round(r.parameters / 1e6)}M`, r.tokens, r.vramlabMs, r.ortMs, r.ratio, r.speedupVsOurFp32, r.relL2VsVramlab, r.onnxMiB, r.exportS]),
+    ["case", "scheme", "params", "tokens", "vramlab ms", "ort ms", "ratio (ort/ours)", "vs our fp32", "rel L2", "onnx MiB", "prepacked MiB", "export s"],
+    rows.map((r) => [r.case, r.scheme, `${round(r.parameters / 1e6)}M`, r.tokens, r.vramlabMs, r.ortMs, r.ratio, r.speedupVsOurFp32, r.relL2VsVramlab, r.onnxMiB, r.prepackedMiB, r.exportS]),
   );
 }
 

@@ -48,6 +48,21 @@ export interface Backend {
   copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void;
   fill(dst: Tensor, offset: number, n: number, value: number): void;
 
+  // ---- optional: Linear weights prepacked once for the GEMM (cpu) -----------------------
+
+  /** float32 elements the prepacked form of a Linear weight [N, K] takes. */
+  prepackedWeightElements?(N: number, K: number): number;
+  /** Writes the prepacked form of weight [N, K] into `packed` (float32, prepackedWeightElements long). */
+  prepackWeight?(packed: Tensor, weight: Tensor, N: number, K: number): void;
+  /** matmul(out, a, weight, bias, M, N, K, transB = true) reading the weight's panels from `packed`; bit-identical to it. */
+  matmulPrepacked?(out: Tensor, a: Tensor, weight: Tensor, packed: Tensor, bias: Tensor | null, M: number, N: number, K: number): void;
+  /**
+   * Calls onWrite the first time after this that a kernel of this backend writes into `t`'s
+   * storage (write, copies, casts, fills, op outputs) or the storage is released; returns a
+   * function that stops watching.
+   */
+  watchWrites?(t: Tensor, onWrite: () => void): () => void;
+
   // ---- optional cost hooks: devices that model time (sim) implement them ----------------
 
   /** A copy between two devices (Tensor.to) that involves this device, called on both devices' backends. */

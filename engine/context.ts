@@ -1,6 +1,7 @@
 // The execution context that follows a forward through its awaits: the
 // module path (for memory attribution and error messages), the current
-// tensor scope, and the run's AbortSignal.
+// tensor scope, and the run's AbortSignal. One AsyncLocalStorage carries all
+// of it: every AsyncLocalStorage adds work to every promise the process makes.
 import { AsyncLocalStorage } from "node:async_hooks";
 
 export interface ExecContext {
@@ -11,6 +12,8 @@ export interface ExecContext {
   signal?: AbortSignal;
   /** the module whose call() is running (forward runs inside it) */
   module?: object;
+  /** the innermost async tensor scope (engine/scope.ts; opaque here) */
+  scope?: object;
 }
 
 const storage = new AsyncLocalStorage<ExecContext>();
@@ -44,11 +47,15 @@ export function throwIfAborted(where: string): void {
   if (s?.aborted) throw new AbortedError(where, s.reason);
 }
 
+const YIELD_INTERVAL_MS = 4;
 let lastYield = performance.now();
+/** Whether maybeYield would give the event loop a turn now (callers on hot paths skip the await otherwise). */
+export function yieldDue(intervalMs = YIELD_INTERVAL_MS): boolean {
+  return performance.now() - lastYield >= intervalMs;
+}
 /** Lets the event loop run (heartbeats, interrupts, timers) at most every few ms. */
-export async function maybeYield(intervalMs = 4): Promise<void> {
-  const now = performance.now();
-  if (now - lastYield < intervalMs) return;
+export async function maybeYield(intervalMs = YIELD_INTERVAL_MS): Promise<void> {
+  if (!yieldDue(intervalMs)) return;
   await new Promise<void>((resolve) => setImmediate(resolve));
   lastYield = performance.now();
 }

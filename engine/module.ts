@@ -2,12 +2,12 @@
 // chain around forward(). Calls are async and give the event loop a turn
 // between modules, and an AbortSignal stops a run at the next module
 // boundary, leaving every parameter in place so the model stays usable.
-import { currentContext, maybeYield, throwIfAborted, withContext, type ExecContext } from "./context.js";
+import { currentContext, maybeYield, throwIfAborted, withContext, yieldDue, type ExecContext } from "./context.js";
 import { HookRegistry, type ModelHook } from "./hooks.js";
 import { applyModelCpuOffload, applySequentialCpuOffload, type CpuOffloadOptions } from "./techniques/cpu-offload.js";
 import { applyGroupOffloading, type GroupOffloadingOptions, type GroupOffloadingSummary } from "./techniques/group-offloading.js";
 import { applyLayerwiseCasting, type LayerwiseCastingOptions, type LayerwiseCastingSummary } from "./techniques/layerwise-casting.js";
-import { keep, scope, untracked } from "./scope.js";
+import { keep, scopeIn, untracked } from "./scope.js";
 import { Tensor, formatShape } from "./tensor.js";
 import { getDevice, type Device, type DeviceSpec } from "./device.js";
 import type { DType } from "./dtype.js";
@@ -23,12 +23,15 @@ export class Module {
   private parentRef: Module | null = null;
   private nameInParent = "";
   private hookRegistry: HookRegistry | null = null;
+  /** path, computed once; registerModule clears it for the whole moved subtree */
+  private pathCache: string | null = null;
 
   /** dotted path from the root module ("" for the root) */
   get path(): string {
-    if (!this.parentRef) return "";
+    if (this.pathCache !== null) return this.pathCache;
+    if (!this.parentRef) return (this.pathCache = "");
     const p = this.parentRef.path;
-    return p ? `${p}.${this.nameInParent}` : this.nameInParent;
+    return (this.pathCache = p ? `${p}.${this.nameInParent}` : this.nameInParent);
   }
   get parent(): Module | null {
     return this.parentRef;
@@ -79,6 +82,7 @@ export class Module {
   }
 
   private relabelOwners(): void {
+    this.pathCache = null;
     for (const [n, t] of this.params) if (t && !t.isDisposed) labelWeight(t, this.qualified(n));
     for (const [n, t] of this.bufs) if (t && !t.isDisposed) t.owner = this.qualified(n);
     for (const c of this.kids.values()) c.relabelOwners();
@@ -118,6 +122,7 @@ export class Module {
       const prev = this.params.get(name) ?? null;
       this.params.set(name, keepWeight(t));
       labelWeight(t, this.qualified(name));
+      this.onWeightReplaced(name, t);
       return prev;
     }
     if (this.bufs.has(name)) {
@@ -204,33 +209,40 @@ export class Module {
 
   /** Runs the hook chain around forward(); intermediate tensors forward() made and did not return are freed. */
   async call(...args: unknown[]): Promise<unknown> {
-    const path = this.path;
+    this.checkNotAborted();
+    // a turn for the event loop (heartbeats, interrupts) only when one is due: an await costs
+    if (yieldDue()) {
+      await maybeYield();
+      this.checkNotAborted();
+    }
     const outer = currentContext();
-    throwIfAborted(`module ${path || "<root>"} (${this.className})`);
-    await maybeYield();
-    throwIfAborted(`module ${path || "<root>"} (${this.className})`);
-    const ctx: ExecContext = { ...outer, modulePath: path, moduleClass: this.className, module: this };
+    const ctx: ExecContext = { ...outer, modulePath: this.path, moduleClass: this.className, module: this };
+    const hooks = this.hookRegistry;
+    // no hooks: the module's context and the forward's scope are entered in one step
+    if (!hooks || hooks.size === 0) return scopeIn(ctx, () => this.forward(...args));
     return withContext(ctx, async () => {
-      const hooks = this.hookRegistry;
       let a = args;
       const entered: ModelHook[] = []; // hooks whose preForward ran, outermost first
       try {
-        if (hooks) {
-          for (const h of hooks.preOrder()) {
-            entered.push(h);
-            if (!h.preForward) continue;
-            const r = await untracked(() => h.preForward!(this, a));
-            if (r) a = r;
-          }
+        for (const h of hooks.preOrder()) {
+          entered.push(h);
+          if (!h.preForward) continue;
+          const r = await untracked(() => h.preForward!(this, a));
+          if (r) a = r;
         }
-        let out = await scope(() => this.forward(...a));
-        if (hooks) for (const h of hooks.postOrder()) if (h.postForward) out = await untracked(() => h.postForward!(this, out));
+        let out = await scopeIn(ctx, () => this.forward(...a));
+        for (const h of hooks.postOrder()) if (h.postForward) out = await untracked(() => h.postForward!(this, out));
         return out;
       } catch (e) {
         for (const h of entered.reverse()) untracked(() => h.onError?.(this, e));
         throw e;
       }
     });
+  }
+
+  private checkNotAborted(): void {
+    const signal = currentContext().signal;
+    if (signal?.aborted) throwIfAborted(`module ${this.path || "<root>"} (${this.className})`);
   }
 
   // ---- moving and freeing ---------------------------------------------------
@@ -277,9 +289,50 @@ export class Module {
     return this;
   }
 
+  // ---- derived weight copies (prepacked panels) ------------------------------
+
+  /**
+   * Prepacks the weights of every Linear in this module for the CPU GEMM (onnxruntime packs
+   * constant weights at session load the same way): each cpu Linear keeps its weight's
+   * micro-kernel panels (float32, about the size of an fp32 weight, counted by vl.memory as
+   * "<weight>.prepacked") and reuses them in every forward instead of packing per call.
+   * Results are bit-identical. A layer packs at its second multi-row forward with the same
+   * weight; panels are released when the weight is replaced (to, casting, offloading,
+   * quantize), written into, or the module disposed. Returns how many layers take part.
+   */
+  enableWeightPrepacking(): { layers: number } {
+    let layers = 0;
+    for (const [, m] of this.namedModules()) if (m.setWeightPrepacking(true)) layers++;
+    return { layers };
+  }
+  /** Turns weight prepacking off and frees the panels. */
+  disableWeightPrepacking(): void {
+    for (const [, m] of this.namedModules()) m.setWeightPrepacking(false);
+  }
+  /** Bytes of prepacked weight panels held by this module and its descendants. */
+  get prepackedBytes(): number {
+    let n = 0;
+    for (const [, m] of this.namedModules()) n += m.heldPrepackedBytes;
+    return n;
+  }
+
+  /** Layers that can prepack their weights override this; returns whether this module takes part. */
+  protected setWeightPrepacking(_enabled: boolean): boolean {
+    return false;
+  }
+  /** Prepacked bytes this module itself holds (not its children). */
+  protected get heldPrepackedBytes(): number {
+    return 0;
+  }
+  /** A parameter slot now holds `next` (setTensor): layers drop copies derived from the old weight. */
+  protected onWeightReplaced(_name: string, _next: Weight): void {}
+  /** Frees copies derived from the weights (dispose). */
+  protected releaseDerived(): void {}
+
   /** Frees every parameter and buffer; the module cannot run afterwards. */
   dispose(): void {
     for (const [, m] of this.namedModules()) {
+      m.releaseDerived();
       m.hookRegistry?.resetState();
       for (const map of [m.params, m.bufs]) for (const t of map.values()) t?.dispose();
     }

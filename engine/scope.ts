@@ -1,7 +1,8 @@
 // Scopes free intermediate tensors deterministically: every tensor made
 // inside scope()/tidy() is disposed when it ends, except what the function
 // returns (handed to the enclosing scope) and what keep() marks.
-import { AsyncLocalStorage } from "node:async_hooks";
+// The async scope rides in the execution context (engine/context.ts).
+import { currentContext, withContext, type ExecContext } from "./context.js";
 import type { Tensor } from "./tensor.js";
 
 class Scope {
@@ -9,11 +10,10 @@ class Scope {
   constructor(readonly parent: Scope | null) {}
 }
 
-const current = new AsyncLocalStorage<Scope>();
 let syncScope: Scope | null = null; // tidy() is synchronous and may run outside any async scope
 
 function activeScope(): Scope | null {
-  return syncScope ?? current.getStore() ?? null;
+  return syncScope ?? (currentContext().scope as Scope | undefined) ?? null;
 }
 
 export function registerInScope(t: Tensor): void {
@@ -74,11 +74,19 @@ export function tidy<T>(fn: () => T): T {
 }
 
 /** Async scope: follows the function through its awaits. */
-export async function scope<T>(fn: () => Promise<T> | T): Promise<T> {
+export function scope<T>(fn: () => Promise<T> | T): Promise<T> {
+  return scopeIn(currentContext(), fn);
+}
+
+/**
+ * scope(fn) run in the execution context `ctx` (plus the new scope): Module.call enters its
+ * module's context and the forward's scope in one step.
+ */
+export async function scopeIn<T>(ctx: ExecContext, fn: () => Promise<T> | T): Promise<T> {
   const s = new Scope(activeScope());
   let result: T;
   try {
-    result = await current.run(s, fn);
+    result = await withContext({ ...ctx, scope: s }, fn);
   } catch (e) {
     finish(s, undefined);
     throw e;
@@ -93,7 +101,7 @@ export function untracked<T>(fn: () => T): T {
   const prev = syncScope;
   syncScope = null;
   try {
-    return current.run(detached, fn);
+    return withContext({ ...currentContext(), scope: detached }, fn);
   } finally {
     syncScope = prev;
   }

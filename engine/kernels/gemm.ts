@@ -13,6 +13,8 @@ export interface GemmInfo {
   kc: number;
   nc: number;
   mc: number;
+  /** a Linear (transB) product with at most this many rows takes the dot-product path, which never packs the weight */
+  gemvMaxRows: number;
 }
 
 declare module "../native-binding.js" {
@@ -31,6 +33,16 @@ declare module "../native-binding.js" {
       c: NativeStorage, cOffset: number, ldc: number, accumulate: boolean,
     ): void;
     gemmInfo(): GemmInfo;
+    gemmPackedBFloats(N: number, K: number): number;
+    gemmPackB(dst: NativeStorage, b: NativeStorage, bDtype: number, N: number, K: number): void;
+    matmulPackedB(
+      out: NativeStorage, outDtype: number,
+      a: NativeStorage, aDtype: number,
+      b: NativeStorage, bDtype: number,
+      packed: NativeStorage,
+      bias: NativeStorage | null, biasDtype: number,
+      M: number, N: number, K: number,
+    ): void;
   }
 }
 
@@ -65,6 +77,41 @@ export function gemmF32(
   c: NativeStorage, cOffset: number, ldc: number, accumulate: boolean,
 ): void {
   native.gemmF32(M, N, K, a, aOffset, lda, b, bOffset, ldb, transB, c, cOffset, ldc, accumulate);
+}
+
+/**
+ * float32 elements of a Linear weight b[N,K] prepacked for this CPU's GEMM
+ * (K x N rounded up to whole micro-tile columns).
+ */
+export function packedWeightFloats(N: number, K: number): number {
+  return native.gemmPackedBFloats(N, K);
+}
+
+/**
+ * Packs a Linear weight b[N,K] into `dst` (packedWeightFloats(N, K) float32s)
+ * in the panel layout the GEMM would otherwise build on every call: float32
+ * (float16/bfloat16 widened), K in the driver's cache blocks, NR columns per panel.
+ */
+export function packWeight(dst: NativeStorage, b: NativeStorage, bDtype: DType, N: number, K: number): void {
+  native.gemmPackB(dst, b, dtypeCode(bDtype), N, K);
+}
+
+/**
+ * matmul(out, a, b, bias, M, N, K, transB = true) with b's panels read from
+ * `packed` (packWeight of this b) instead of packed per call. Bit-identical
+ * to matmul: every output element gets the same micro-kernel and K order
+ * (and the split over threads is the same); b itself still serves products
+ * of at most gemvMaxRows rows (the dot-product path).
+ */
+export function matmulPackedWeight(
+  out: NativeStorage, outDtype: DType,
+  a: NativeStorage, aDtype: DType,
+  b: NativeStorage, bDtype: DType,
+  packed: NativeStorage,
+  bias: NativeStorage | null, biasDtype: DType,
+  M: number, N: number, K: number,
+): void {
+  native.matmulPackedB(out, dtypeCode(outDtype), a, dtypeCode(aDtype), b, dtypeCode(bDtype), packed, bias, dtypeCode(biasDtype), M, N, K);
 }
 
 /** The GEMM build in use (instruction set and block sizes). */

@@ -66,16 +66,23 @@ struct PortableIsa {
 };
 
 using TileFn = void (*)(const GemmProblem&, size_t, size_t, size_t, size_t);
-struct GemmPath { TileFn tile; GemmBlocking blocking; };
+using PackFn = void (*)(const void*, size_t, DType, size_t, size_t, size_t, size_t, float*);
+struct GemmPath { TileFn tile; PackFn pack_b; GemmBlocking blocking; };
 
 const GemmPath& active_path() {
   static const GemmPath path = [] {
     const CpuFeatures& f = cpu_features();
-    if (f.avx512) return GemmPath{gemm_tile_avx512, gemm_blocking_avx512()};
-    if (f.avx2_fma && f.f16c) return GemmPath{gemm_tile_avx2, gemm_blocking_avx2()};
-    return GemmPath{gemm_tile_portable, gemm_blocking_portable()};
+    if (f.avx512) return GemmPath{gemm_tile_avx512, gemm_pack_b_avx512, gemm_blocking_avx512()};
+    if (f.avx2_fma && f.f16c) return GemmPath{gemm_tile_avx2, gemm_pack_b_avx2, gemm_blocking_avx2()};
+    return GemmPath{gemm_tile_portable, gemm_pack_b_portable, gemm_blocking_portable()};
   }();
   return path;
+}
+
+// Floats of the prepacked B[N,K] on the active path: K x N rounded up to whole NR panels.
+size_t packed_b_floats(size_t N, size_t K) {
+  const size_t NR = active_path().blocking.NR;
+  return K * ((N + NR - 1) / NR * NR);
 }
 
 // Below this many flops waking the pool costs more than it saves.
@@ -120,6 +127,9 @@ void run_parallel(const GemmProblem& p, const GemmPath& path) {
 void gemm_tile_portable(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1) {
   gemm_detail::gemm_tile<PortableIsa>(p, m0, m1, n0, n1);
 }
+void gemm_pack_b_portable(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst) {
+  gemm_detail::pack_b_panels<PortableIsa>(B, ldb, d, N, K, j_begin, j_end, dst);
+}
 GemmBlocking gemm_blocking_portable() {
   return {PortableIsa::MR, PortableIsa::NR, PortableIsa::KC, PortableIsa::NC, PortableIsa::MC, "portable"};
 }
@@ -143,49 +153,103 @@ size_t checked_mul(size_t a, size_t b, const char* what) {
   return r;
 }
 
-// matmul(out, outDtype, a, aDtype, b, bDtype, bias|null, biasDtype, M, N, K, transB)
-// out[M,N] = a[M,K] @ (transB ? b[N,K]^T : b[K,N]) + bias[N]
-Napi::Value Matmul(const Napi::CallbackInfo& info) {
-  if (info.Length() < 12) throw std::invalid_argument("matmul expects 12 arguments (out, outDtype, a, aDtype, b, bDtype, bias, biasDtype, M, N, K, transB)");
-  const DType out_d = arg_dtype(info, 1, "matmul: outDtype");
-  const DType a_d = arg_dtype(info, 3, "matmul: aDtype");
-  const DType b_d = arg_dtype(info, 5, "matmul: bDtype");
-  const int64_t M = arg_int(info, 8, "matmul: M"), N = arg_int(info, 9, "matmul: N"), K = arg_int(info, 10, "matmul: K");
-  const bool transB = arg_bool(info, 11, "matmul: transB");
-  if (M < 0 || N < 0 || K < 0) throw std::invalid_argument("matmul: M, N and K must be non-negative");
-  for (DType d : {out_d, a_d, b_d})
-    if (!is_float_activation(d)) throw std::invalid_argument("matmul: out, a and b must be float32, float16 or bfloat16");
-  const bool has_bias = !is_nullish(info[6]);
-
-  const size_t m = static_cast<size_t>(M), n = static_cast<size_t>(N), k = static_cast<size_t>(K);
-  check_fits(info[0], out_d, 0, checked_mul(m, n, "M*N"), "matmul: out");
-  check_fits(info[2], a_d, 0, checked_mul(m, k, "M*K"), "matmul: a");
-  check_fits(info[4], b_d, 0, checked_mul(k, n, "K*N"), "matmul: b");
-  void* out = storage_ptr(info[0], "matmul: out");
-  const void* a = storage_ptr(info[2], "matmul: a");
-  const void* b = storage_ptr(info[4], "matmul: b");
-  if (out == a || out == b) throw std::invalid_argument("matmul: out must not share its storage with a or b");
-
+// Bias[N] of any float dtype as floats (empty when null).
+std::vector<float> read_bias(const Napi::CallbackInfo& info, size_t arg, size_t n, const char* what) {
   std::vector<float> bias;
-  if (has_bias) {
-    const DType bias_d = arg_dtype(info, 7, "matmul: biasDtype");
-    if (!is_float_activation(bias_d)) throw std::invalid_argument("matmul: bias must be float32, float16 or bfloat16");
-    check_fits(info[6], bias_d, 0, n, "matmul: bias");
-    const uint8_t* src = storage_ptr(info[6], "matmul: bias");
-    bias.resize(n);
-    VL_DISPATCH_FLOAT(bias_d, D, {
-      const auto* typed = reinterpret_cast<const typename Elem<D>::T*>(src);
-      for (size_t j = 0; j < n; j++) bias[j] = Elem<D>::load(typed, j);
-    });
-  }
-  if (m == 0 || n == 0) return info.Env().Undefined();
+  if (is_nullish(info[arg])) return bias;
+  const DType bias_d = arg_dtype(info, arg + 1, what);
+  if (!is_float_activation(bias_d)) throw std::invalid_argument(std::string(what) + " must be float32, float16 or bfloat16");
+  check_fits(info[arg], bias_d, 0, n, what);
+  const uint8_t* src = storage_ptr(info[arg], what);
+  bias.resize(n);
+  VL_DISPATCH_FLOAT(bias_d, D, {
+    const auto* typed = reinterpret_cast<const typename Elem<D>::T*>(src);
+    for (size_t j = 0; j < n; j++) bias[j] = Elem<D>::load(typed, j);
+  });
+  return bias;
+}
 
-  GemmProblem p;
+// Checks the matmul operands (out, a, b at args 0/2/4 with their dtypes) and
+// fills everything of p but bias and packed_b.
+void matmul_problem(const Napi::CallbackInfo& info, size_t M_arg, bool transB, const char* fn, GemmProblem& p) {
+  const std::string f(fn);
+  const DType out_d = arg_dtype(info, 1, (f + ": outDtype").c_str());
+  const DType a_d = arg_dtype(info, 3, (f + ": aDtype").c_str());
+  const DType b_d = arg_dtype(info, 5, (f + ": bDtype").c_str());
+  const int64_t M = arg_int(info, M_arg, (f + ": M").c_str()), N = arg_int(info, M_arg + 1, (f + ": N").c_str()), K = arg_int(info, M_arg + 2, (f + ": K").c_str());
+  if (M < 0 || N < 0 || K < 0) throw std::invalid_argument(f + ": M, N and K must be non-negative");
+  for (DType d : {out_d, a_d, b_d})
+    if (!is_float_activation(d)) throw std::invalid_argument(f + ": out, a and b must be float32, float16 or bfloat16");
+  const size_t m = static_cast<size_t>(M), n = static_cast<size_t>(N), k = static_cast<size_t>(K);
+  check_fits(info[0], out_d, 0, checked_mul(m, n, "M*N"), (f + ": out").c_str());
+  check_fits(info[2], a_d, 0, checked_mul(m, k, "M*K"), (f + ": a").c_str());
+  check_fits(info[4], b_d, 0, checked_mul(k, n, "K*N"), (f + ": b").c_str());
+  void* out = storage_ptr(info[0], (f + ": out").c_str());
+  const void* a = storage_ptr(info[2], (f + ": a").c_str());
+  const void* b = storage_ptr(info[4], (f + ": b").c_str());
+  if (out == a || out == b) throw std::invalid_argument(f + ": out must not share its storage with a or b");
   p.M = m; p.N = n; p.K = k;
   p.A = a; p.lda = k; p.a_dtype = a_d;
   p.B = b; p.ldb = transB ? k : n; p.b_dtype = b_d; p.transB = transB;
   p.C = out; p.ldc = n; p.c_dtype = out_d;
-  p.bias = has_bias ? bias.data() : nullptr;
+}
+
+// matmul(out, outDtype, a, aDtype, b, bDtype, bias|null, biasDtype, M, N, K, transB)
+// out[M,N] = a[M,K] @ (transB ? b[N,K]^T : b[K,N]) + bias[N]
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  if (info.Length() < 12) throw std::invalid_argument("matmul expects 12 arguments (out, outDtype, a, aDtype, b, bDtype, bias, biasDtype, M, N, K, transB)");
+  GemmProblem p;
+  matmul_problem(info, 8, arg_bool(info, 11, "matmul: transB"), "matmul", p);
+  const std::vector<float> bias = read_bias(info, 6, p.N, "matmul: bias");
+  if (p.M == 0 || p.N == 0) return info.Env().Undefined();
+  p.bias = bias.empty() ? nullptr : bias.data();
+  run_parallel(p, active_path());
+  return info.Env().Undefined();
+}
+
+// gemmPackedBFloats(N, K) -> floats of the prepacked B[N,K] on this CPU's GEMM path.
+Napi::Value GemmPackedBFloats(const Napi::CallbackInfo& info) {
+  const int64_t N = arg_int(info, 0, "gemmPackedBFloats: N"), K = arg_int(info, 1, "gemmPackedBFloats: K");
+  if (N < 0 || K < 0) throw std::invalid_argument("gemmPackedBFloats: N and K must be non-negative");
+  return Napi::Number::New(info.Env(), static_cast<double>(packed_b_floats(static_cast<size_t>(N), static_cast<size_t>(K))));
+}
+
+// gemmPackB(dst, b, bDtype, N, K): packs a Linear weight b[N,K] once into dst
+// (gemmPackedBFloats(N, K) float32s) in the layout the GEMM driver packs
+// per call, so matmulPackedB can skip that step.
+Napi::Value GemmPackB(const Napi::CallbackInfo& info) {
+  if (info.Length() < 5) throw std::invalid_argument("gemmPackB expects 5 arguments (dst, b, bDtype, N, K)");
+  const DType b_d = arg_dtype(info, 2, "gemmPackB: bDtype");
+  if (!is_float_activation(b_d)) throw std::invalid_argument("gemmPackB: b must be float32, float16 or bfloat16");
+  const int64_t N = arg_int(info, 3, "gemmPackB: N"), K = arg_int(info, 4, "gemmPackB: K");
+  if (N < 0 || K < 0) throw std::invalid_argument("gemmPackB: N and K must be non-negative");
+  const size_t n = static_cast<size_t>(N), k = static_cast<size_t>(K);
+  check_fits(info[1], b_d, 0, checked_mul(n, k, "N*K"), "gemmPackB: b");
+  check_fits(info[0], DType::float32, 0, packed_b_floats(n, k), "gemmPackB: dst");
+  float* dst = reinterpret_cast<float*>(storage_ptr(info[0], "gemmPackB: dst"));
+  const void* b = storage_ptr(info[1], "gemmPackB: b");
+  const GemmPath& path = active_path();
+  const size_t NR = path.blocking.NR, panels = (n + NR - 1) / NR;
+  parallel_for(panels, 8, [&](size_t begin, size_t end) { path.pack_b(b, k, b_d, n, k, begin * NR, end * NR, dst); });
+  return info.Env().Undefined();
+}
+
+// matmulPackedB(out, outDtype, a, aDtype, b, bDtype, packed, bias|null, biasDtype, M, N, K)
+// out[M,N] = a[M,K] @ b[N,K]^T + bias[N] with b's panels taken from `packed`
+// (gemmPackB of this b). Bit-identical to matmul(..., transB = true): the
+// same micro-kernel and K blocks for every element (and the same split over
+// threads); b itself serves products of at most kGemvMaxRows rows, which
+// take the dot-product path.
+Napi::Value MatmulPackedB(const Napi::CallbackInfo& info) {
+  if (info.Length() < 12) throw std::invalid_argument("matmulPackedB expects 12 arguments (out, outDtype, a, aDtype, b, bDtype, packed, bias, biasDtype, M, N, K)");
+  GemmProblem p;
+  matmul_problem(info, 9, true, "matmulPackedB", p);
+  check_fits(info[6], DType::float32, 0, packed_b_floats(p.N, p.K), "matmulPackedB: packed");
+  const float* packed = reinterpret_cast<const float*>(storage_ptr(info[6], "matmulPackedB: packed"));
+  const std::vector<float> bias = read_bias(info, 7, p.N, "matmulPackedB: bias");
+  if (p.M == 0 || p.N == 0) return info.Env().Undefined();
+  p.bias = bias.empty() ? nullptr : bias.data();
+  p.packed_b = packed;
   run_parallel(p, active_path());
   return info.Env().Undefined();
 }
@@ -227,7 +291,7 @@ Napi::Value GemmF32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// gemmInfo() -> { level, mr, nr, kc, nc, mc }: the blocking of the active path.
+// gemmInfo() -> { level, mr, nr, kc, nc, mc, gemvMaxRows }: the blocking of the active path.
 Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
   const GemmBlocking& b = active_path().blocking;
   Napi::Object o = Napi::Object::New(info.Env());
@@ -237,6 +301,7 @@ Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
   o.Set("kc", static_cast<double>(b.KC));
   o.Set("nc", static_cast<double>(b.NC));
   o.Set("mc", static_cast<double>(b.MC));
+  o.Set("gemvMaxRows", static_cast<double>(gemm_detail::kGemvMaxRows));
   return o;
 }
 
@@ -244,6 +309,9 @@ void Register(Napi::Env env, Napi::Object exports) {
   VL_EXPORT("matmul", Matmul);
   VL_EXPORT("gemmF32", GemmF32);
   VL_EXPORT("gemmInfo", GemmInfo);
+  VL_EXPORT("gemmPackedBFloats", GemmPackedBFloats);
+  VL_EXPORT("gemmPackB", GemmPackB);
+  VL_EXPORT("matmulPackedB", MatmulPackedB);
 }
 VL_REGISTER(Register);
 

@@ -196,6 +196,9 @@ struct Avx2Isa {
 void gemm_tile_avx2(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1) {
   gemm_detail::gemm_tile<Avx2Isa>(p, m0, m1, n0, n1);
 }
+void gemm_pack_b_avx2(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst) {
+  gemm_detail::pack_b_panels<Avx2Isa>(B, ldb, d, N, K, j_begin, j_end, dst);
+}
 GemmBlocking gemm_blocking_avx2() {
   return {Avx2Isa::MR, Avx2Isa::NR, Avx2Isa::KC, Avx2Isa::NC, Avx2Isa::MC, "avx2"};
 }

@@ -201,6 +201,9 @@ struct Avx512Isa {
 void gemm_tile_avx512(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1) {
   gemm_detail::gemm_tile<Avx512Isa>(p, m0, m1, n0, n1);
 }
+void gemm_pack_b_avx512(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst) {
+  gemm_detail::pack_b_panels<Avx512Isa>(B, ldb, d, N, K, j_begin, j_end, dst);
+}
 GemmBlocking gemm_blocking_avx512() {
   return {Avx512Isa::MR, Avx512Isa::NR, Avx512Isa::KC, Avx512Isa::NC, Avx512Isa::MC, "avx512"};
 }

@@ -49,6 +49,11 @@ struct GemmProblem {
   void* C = nullptr; size_t ldc = 0; DType c_dtype = DType::float32;
   const float* bias = nullptr;  // N floats (converted by the caller) or null
   bool accumulate = false;      // C += product; float32 C only
+  // op(B) already packed by gemm_pack_b_* (transB only): the panels the
+  // driver would pack, for all N columns and every K block, in the driver's
+  // own layout, so the micro-kernel sees the same floats in the same K order.
+  // B is still used by the few-row dot-product path (gemv_tile).
+  const float* packed_b = nullptr;
 };
 
 // Blocking of the active path, reported to tests (to build shapes that cross
@@ -132,7 +137,35 @@ void fill_empty_product(const GemmProblem& p, size_t m0, size_t m1, size_t n0, s
   }
 }
 
-// Rows of A up to which a transB product takes the dot-product path.
+// K is cut into equal blocks of at most KC (a multiple of 16 for the packing
+// transposes): a thin last block would cost a whole extra pass over C. The
+// prepacked layout uses the same blocks, so it depends only on K.
+template <class Isa>
+size_t k_block_step(size_t K) {
+  const size_t k_blocks = (K + Isa::KC - 1) / Isa::KC;
+  return std::min(Isa::KC, ((K + k_blocks - 1) / k_blocks + 15) / 16 * 16);
+}
+
+// Columns of the prepacked B: N rounded up to whole NR panels.
+template <class Isa>
+size_t packed_cols(size_t N) { return (N + Isa::NR - 1) / Isa::NR * Isa::NR; }
+
+// Prepacked layout of op(B) for B[N,K] (transB): for each K block starting
+// at pc (kc rows), the NR-column panels of every column, panel j0 at
+// dst + pc * packed_cols(N) + j0 * kc, each [k][NR] as pack_b writes them
+// (columns past N are zero). Packs the panels j0 in [j_begin, j_end) (multiples of NR).
+template <class Isa>
+void pack_b_panels(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst) {
+  const size_t es = dtype_size(d), ncols = packed_cols<Isa>(N), kc_step = k_block_step<Isa>(K);
+  const char* base = static_cast<const char*>(B);
+  for (size_t pc = 0; pc < K; pc += kc_step) {
+    const size_t kc = std::min(kc_step, K - pc);
+    for (size_t j0 = j_begin; j0 < j_end && j0 < N; j0 += Isa::NR)
+      Isa::pack_b_trans(base + (j0 * ldb + pc) * es, ldb, d, kc, std::min(Isa::NR, N - j0), dst + pc * ncols + j0 * kc);
+  }
+}
+
+// Rows of A (of the whole product) up to which a transB product takes the dot-product path.
 constexpr size_t kGemvMaxRows = 4;
 
 // C rows [m0,m1) (at most kGemvMaxRows) x columns [n0,n1) as dot products of
@@ -177,11 +210,15 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
   thread_local Scratch<Isa> a_buf, b_buf;
   Scratch<Isa> c_buf;
   if (p.K == 0) { fill_empty_product<Isa>(p, m0, m1, n0, n1, c_buf.get(n1 - n0)); return; }
-  if (p.transB && m1 - m0 <= kGemvMaxRows) { gemv_tile<Isa>(p, m0, m1, n0, n1, a_buf); return; }
+  // decided by the whole product, not the tile, so how a product is split over
+  // threads never changes which arithmetic a row of C gets
+  if (p.transB && p.M <= kGemvMaxRows) { gemv_tile<Isa>(p, m0, m1, n0, n1, a_buf); return; }
 
   const size_t tile_m = m1 - m0, tile_n = n1 - n0;
   float* Ap = a_buf.get(std::min(MC, (tile_m + MR - 1) / MR * MR) * std::min(KC, p.K));
-  float* Bp = b_buf.get(std::min(KC, p.K) * std::min(NC, (tile_n + NR - 1) / NR * NR));
+  const bool prepacked = p.packed_b != nullptr;
+  float* Bp = prepacked ? nullptr : b_buf.get(std::min(KC, p.K) * std::min(NC, (tile_n + NR - 1) / NR * NR));
+  const size_t packed_ncols = packed_cols<Isa>(p.N);
   alignas(64) float tile[MR * NR];
 
   // float32 C is accumulated in place. Other outputs accumulate in a float
@@ -198,10 +235,7 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
   // so a small remainder block would cost a whole extra packing of B).
   const size_t m_blocks = (tile_m + MC - 1) / MC;
   const size_t mc_step = std::min(MC, ((tile_m + m_blocks - 1) / m_blocks + MR - 1) / MR * MR);
-  // K likewise, in equal blocks (a multiple of 16 for the packing transposes):
-  // a thin last block would cost a whole extra pass over C.
-  const size_t k_blocks = (p.K + KC - 1) / KC;
-  const size_t kc_step = std::min(KC, ((p.K + k_blocks - 1) / k_blocks + 15) / 16 * 16);
+  const size_t kc_step = k_block_step<Isa>(p.K);
   for (size_t ic = m0; ic < m1; ic += mc_step) {
     const size_t mc = std::min(mc_step, m1 - ic);
     for (size_t pc = 0; pc < p.K; pc += kc_step) {
@@ -211,13 +245,15 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
       pack_a<Isa>(p, ic, mc, pc, kc, Ap);
       for (size_t jc = n0; jc < n1; jc += NC) {
         const size_t nc = std::min(NC, n1 - jc);
-        pack_b<Isa>(p, pc, kc, jc, nc, Bp);
+        // the prepacked block (pc, jc) is contiguous, as the packing buffer would be
+        const float* b_block = prepacked ? p.packed_b + pc * packed_ncols + jc * kc : Bp;
+        if (!prepacked) pack_b<Isa>(p, pc, kc, jc, nc, Bp);
         for (size_t ir = 0; ir < mc; ir += MR) {
           const size_t mr = std::min(MR, mc - ir);
           const float* a_panel = Ap + ir * kc;
           for (size_t jr = 0; jr < nc; jr += NR) {
             const size_t nr = std::min(NR, nc - jr);
-            const float* b_panel = Bp + jr * kc;
+            const float* b_panel = b_block + jr * kc;
             float* c;
             size_t ldc;
             if (direct) { c = static_cast<float*>(p.C) + (ic + ir) * p.ldc + jc + jr; ldc = p.ldc; }
@@ -256,6 +292,10 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
 void gemm_tile_portable(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1);
 void gemm_tile_avx2(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1);
 void gemm_tile_avx512(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1);
+// Pack panels [j_begin, j_end) of B[N,K] (transB) in the prepacked layout (pack_b_panels).
+void gemm_pack_b_portable(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst);
+void gemm_pack_b_avx2(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst);
+void gemm_pack_b_avx512(const void* B, size_t ldb, DType d, size_t N, size_t K, size_t j_begin, size_t j_end, float* dst);
 GemmBlocking gemm_blocking_portable();
 GemmBlocking gemm_blocking_avx2();
 GemmBlocking gemm_blocking_avx512();
