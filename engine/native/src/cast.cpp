@@ -32,10 +32,8 @@
 // - The same dtype with saturate=false is a bit copy (NaN payloads kept).
 // - src and dst may share a storage only if their bit ranges are disjoint or
 //   the same elements in place (same element width and offset).
-#include "sub_byte_float.h"
 #include "packed_bits.h"
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -62,68 +60,23 @@ bool is_integer(DType d) {
   return d == DType::int8 || d == DType::uint8 || d == DType::int32 || d == DType::int4;
 }
 
-// Clamp of saturating casts; comparisons are false for NaN, which passes.
-inline float clamp_magnitude(float x, float max) { return x > max ? max : (x < -max ? -max : x); }
-
-constexpr float kBf16Max = 3.38953139e38f;  // 0x7f7f
-constexpr float kF16Max = 65504.0f;
-constexpr float kE4m3fnMax = 448.0f;
-constexpr float kE5m2Max = 57344.0f;
-
-// ---- float8 (PyTorch's scalar algorithms) ------------------------------------
-
-uint8_t f32_to_e4m3fn(float f) {
-  constexpr uint32_t kFirstNan = 1087u << 20;      // 480.0f: first magnitude past max
-  constexpr uint32_t kDenormMagic = 141u << 23;    // float add rounds to the subnormal grid
-  constexpr uint32_t kMinNormal = 121u << 23;      // 2^-6
-  uint32_t bits = f32_bits(f);
-  uint32_t sign = bits & 0x80000000u;
-  bits ^= sign;
-  uint8_t result;
-  if (bits >= kFirstNan) {
-    result = 0x7f;  // NaN (inf and NaN included)
-  } else if (bits < kMinNormal) {
-    result = static_cast<uint8_t>(f32_bits(bits_f32(bits) + bits_f32(kDenormMagic)) - kDenormMagic);
-  } else {
-    uint32_t mant_odd = (bits >> 20) & 1u;
-    bits += (static_cast<uint32_t>(7 - 127) << 23) + 0x7ffffu + mant_odd;
-    result = static_cast<uint8_t>(bits >> 20);
-  }
-  return static_cast<uint8_t>(result | (sign >> 24));
-}
-
-uint8_t f32_to_e5m2(float f) {
-  constexpr uint32_t kInf = 255u << 23;
-  constexpr uint32_t kFirstInf = 143u << 23;       // 65536.0f
-  constexpr uint32_t kDenormMagic = 134u << 23;
-  constexpr uint32_t kMinNormal = 113u << 23;      // 2^-14
-  uint32_t bits = f32_bits(f);
-  uint32_t sign = bits & 0x80000000u;
-  bits ^= sign;
-  uint8_t result;
-  if (bits >= kFirstInf) {
-    result = bits > kInf ? 0x7f : 0x7c;
-  } else if (bits < kMinNormal) {
-    result = static_cast<uint8_t>(f32_bits(bits_f32(bits) + bits_f32(kDenormMagic)) - kDenormMagic);
-  } else {
-    uint32_t mant_odd = (bits >> 21) & 1u;
-    bits += (static_cast<uint32_t>(15 - 127) << 23) + 0xfffffu + mant_odd;
-    result = static_cast<uint8_t>(bits >> 21);
-  }
-  return static_cast<uint8_t>(result | (sign >> 24));
-}
-
-float e4m3fn_to_f32(uint8_t c) {
-  uint32_t exp = (c >> 3) & 15u, mant = c & 7u;
-  if (exp == 15 && mant == 7) return bits_f32((static_cast<uint32_t>(c & 0x80) << 24) | 0x7ff00000u);
-  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -9)
-                     : std::ldexp(static_cast<float>(8 + mant), static_cast<int>(exp) - 10);
-  return (c & 0x80) ? -v : v;
-}
-
-// e5m2 is the top byte of a float16 (PyTorch decodes it that way too).
-float e5m2_to_f32(uint8_t c) { return f16_to_f32(static_cast<uint16_t>(c << 8)); }
-
+// The scalar codecs (codecs.h, shared with the CUDA kernels).
+using hd::clamp_magnitude;
+using hd::kF32Max;
+using hd::kBf16Max;
+using hd::kF16Max;
+using hd::kE5m2Max;
+using hd::f32_to_e4m3fn;
+using hd::f32_to_e4m3fn_saturated;
+using hd::f32_to_e5m2;
+using hd::e4m3fn_to_f32;
+using hd::e5m2_to_f32;
+using hd::Fp6E3M2;
+using hd::Fp5E2M2;
+using hd::Fp4E2M1;
+using hd::truncate_wide;
+using hd::truncate_int32;
+using hd::truncate_clamped;
 
 // Decoded value of every code of the table-decoded formats.
 struct DecodeTables {
@@ -156,24 +109,6 @@ inline T load(const uint8_t* base, size_t index) {
 template <typename T>
 inline void store(uint8_t* base, size_t index, T v) {
   std::memcpy(base + index * sizeof(T), &v, sizeof(T));
-}
-
-// Truncated value whose low bits an 8- or 4-bit target keeps (x86 PyTorch
-// converts through int64; every float32 >= 2^31 has its low 8 bits zero).
-inline int64_t truncate_wide(float x) { return std::fabs(x) < 0x1p63f ? static_cast<int64_t>(x) : 0; }
-// x86's cvttss2si: out of range (NaN, inf included) gives INT32_MIN.
-inline int32_t truncate_int32(float x) {
-  return (x >= -0x1p31f && x < 0x1p31f) ? static_cast<int32_t>(x) : INT32_MIN;
-}
-// Branch-free (random data would defeat the branch predictor): clamp in
-// float (NaN lands on lo, then is replaced by 0), truncate, and clamp again
-// because float(hi) rounds up to 2^31 for int32.
-inline int64_t truncate_clamped(float x, int64_t lo, int64_t hi) {
-  const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
-  float c = x > flo ? x : flo;
-  c = c < fhi ? c : fhi;
-  int64_t t = std::min<int64_t>(static_cast<int64_t>(c), hi);
-  return x == x ? t : 0;
 }
 
 struct IntRange { int64_t lo, hi; };
@@ -249,7 +184,7 @@ void encode_from_float(DType d, const float* in, size_t count, uint8_t* base, si
   switch (d) {
     case DType::float32:
       if (!saturate) { std::memcpy(base + 4 * first, in, 4 * count); return; }
-      for (size_t i = 0; i < count; i++) store<float>(base, first + i, clamp_magnitude(in[i], FLT_MAX));
+      for (size_t i = 0; i < count; i++) store<float>(base, first + i, clamp_magnitude(in[i], kF32Max));
       return;
     case DType::float16:
       for (size_t i = 0; i < count; i++)
@@ -261,7 +196,7 @@ void encode_from_float(DType d, const float* in, size_t count, uint8_t* base, si
       return;
     case DType::float8_e4m3fn:
       for (size_t i = 0; i < count; i++)
-        base[first + i] = f32_to_e4m3fn(saturate ? clamp_magnitude(in[i], kE4m3fnMax) : in[i]);
+        base[first + i] = saturate ? f32_to_e4m3fn_saturated(in[i]) : f32_to_e4m3fn(in[i]);
       return;
     case DType::float8_e5m2:
       for (size_t i = 0; i < count; i++)

@@ -4,7 +4,7 @@
 // cast_avx512.cpp include this file with VL_CAST_SIMD_IMPLEMENTATION defined,
 // so the same branch-free loops are compiled (and auto-vectorised) for each
 // instruction set; float16 uses the F16C conversion instructions. The portable
-// path in cast.cpp uses the scalar converters of dtype.h instead, and the tests
+// path in cast.cpp uses the scalar converters of codecs.h instead, and the tests
 // check that every level writes identical bytes.
 #pragma once
 #include <cstddef>

@@ -260,44 +260,6 @@ static Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// float -> float8 as PyTorch (c10::Float8_e4m3fn): round to nearest even,
-// anything at or beyond 480 (and inf/NaN) becomes NaN since e4m3fn has no inf.
-uint8_t f32_to_e4m3fn(float f) {
-  const uint32_t fp8_max = UINT32_C(1087) << 20, denorm_mask = UINT32_C(141) << 23;
-  uint32_t bits = f32_bits(f);
-  const uint32_t sign = bits & 0x80000000u;
-  bits ^= sign;
-  uint8_t r;
-  if (bits >= fp8_max) {
-    r = 0x7f;
-  } else if (bits < (UINT32_C(121) << 23)) {  // subnormal result: let float addition round
-    r = static_cast<uint8_t>(f32_bits(bits_f32(bits) + bits_f32(denorm_mask)) - denorm_mask);
-  } else {
-    uint32_t mant_odd = (bits >> 20) & 1u;
-    bits += (static_cast<uint32_t>(7 - 127) << 23) + 0x7ffffu + mant_odd;
-    r = static_cast<uint8_t>(bits >> 20);
-  }
-  return static_cast<uint8_t>(r | (sign >> 24));
-}
-// float -> float8_e5m2 as PyTorch: round to nearest even, overflow to inf.
-uint8_t f32_to_e5m2(float f) {
-  const uint32_t fp32_inf = UINT32_C(255) << 23, fp8_max = UINT32_C(143) << 23, denorm_mask = UINT32_C(134) << 23;
-  uint32_t bits = f32_bits(f);
-  const uint32_t sign = bits & 0x80000000u;
-  bits ^= sign;
-  uint8_t r;
-  if (bits >= fp8_max) {
-    r = bits > fp32_inf ? 0x7f : 0x7c;
-  } else if (bits < (UINT32_C(113) << 23)) {
-    r = static_cast<uint8_t>(f32_bits(bits_f32(bits) + bits_f32(denorm_mask)) - denorm_mask);
-  } else {
-    uint32_t mant_odd = (bits >> 21) & 1u;
-    bits += (static_cast<uint32_t>(15 - 127) << 23) + 0xfffffu + mant_odd;
-    r = static_cast<uint8_t>(bits >> 21);
-  }
-  return static_cast<uint8_t>(r | (sign >> 24));
-}
-
 int64_t integer_fill_value(double v, double lo, double hi, const char* dtype) {
   if (!(v == std::floor(v)) || v < lo || v > hi)
     throw std::out_of_range(std::string("fill: ") + std::to_string(v) + " is not an integer in the range of " + dtype);
@@ -329,8 +291,8 @@ static Napi::Value Fill(const Napi::CallbackInfo& info) {
     case DType::float32: fill_pattern<uint32_t>(dst, n, f32_bits(f)); break;
     case DType::float16: fill_pattern<uint16_t>(dst, n, f32_to_f16(f)); break;
     case DType::bfloat16: fill_pattern<uint16_t>(dst, n, f32_to_bf16(f)); break;
-    case DType::float8_e4m3fn: fill_pattern<uint8_t>(dst, n, f32_to_e4m3fn(f)); break;
-    case DType::float8_e5m2: fill_pattern<uint8_t>(dst, n, f32_to_e5m2(f)); break;
+    case DType::float8_e4m3fn: fill_pattern<uint8_t>(dst, n, hd::f32_to_e4m3fn(f)); break;
+    case DType::float8_e5m2: fill_pattern<uint8_t>(dst, n, hd::f32_to_e5m2(f)); break;
     case DType::int8: fill_pattern<uint8_t>(dst, n, static_cast<uint8_t>(integer_fill_value(value, -128, 127, "int8"))); break;
     case DType::uint8: fill_pattern<uint8_t>(dst, n, static_cast<uint8_t>(integer_fill_value(value, 0, 255, "uint8"))); break;
     case DType::int32:

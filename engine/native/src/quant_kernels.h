@@ -15,7 +15,6 @@
 // float8_e4m3fn, 4 for int4 / fp4_e2m1, 5 for fp5_e2m2, 6 for fp6_e3m2), the
 // same packing as the cast kernel. int4 codes are two's complement nibbles.
 #pragma once
-#include "sub_byte_float.h"
 #include "packed_bits.h"
 #include <algorithm>
 #include <cmath>
@@ -101,39 +100,14 @@ inline float quant_float_max(DType d) {
   }
 }
 
-// float8_e4m3fn with saturation: |x| > 448 and inf become +-448 first (the
-// cast kernel's saturate=true), then PyTorch's round-to-nearest-even
-// algorithm; NaN gives 0x7f | sign. Every candidate is computed and one
-// selected (branch-free, so the encode loop vectorises).
-inline uint8_t encode_e4m3fn_saturated(float f) {
-  constexpr uint32_t kMaxBits = 0x43e00000u;       // 448.0f
-  constexpr uint32_t kFirstNan = 1087u << 20;      // 480.0f: first magnitude past max
-  constexpr uint32_t kDenormMagic = 141u << 23;    // float add rounds to the subnormal grid
-  constexpr uint32_t kMinNormal = 121u << 23;      // 2^-6
-  uint32_t bits = f32_bits(f);
-  uint32_t sign = bits & 0x80000000u;
-  uint32_t a = bits ^ sign;
-  a = (a > kMaxBits && a <= 0x7f800000u) ? kMaxBits : a;
-  uint32_t denormal = f32_bits(bits_f32(a) + bits_f32(kDenormMagic)) - kDenormMagic;
-  uint32_t mant_odd = (a >> 20) & 1u;
-  uint32_t normal = (a + (static_cast<uint32_t>(7 - 127) << 23) + 0x7ffffu + mant_odd) >> 20;
-  uint32_t r = a >= kFirstNan ? 0x7fu : (a < kMinNormal ? denormal : normal);
-  return static_cast<uint8_t>(r | (sign >> 24));
-}
-
-// torchao's fpx formats, with the cast kernel's exact rounding (sub_byte_float.h).
-using Fp6E3M2Codec = SubByteFloat<3, 2>;
-using Fp5E2M2Codec = SubByteFloat<2, 2>;
-using Fp4E2M1Codec = SubByteFloat<2, 1>;
-
-// e4m3fn NaN decodes to PyTorch's bits 0x7ff00000 | sign, as the cast kernel does.
-inline float decode_e4m3fn(uint8_t c) {
-  uint32_t exp = (c >> 3) & 15u, mant = c & 7u;
-  if (exp == 15 && mant == 7) return bits_f32((static_cast<uint32_t>(c & 0x80) << 24) | 0x7ff00000u);
-  float v = exp == 0 ? std::ldexp(static_cast<float>(mant), -9)
-                     : std::ldexp(static_cast<float>(8 + mant), static_cast<int>(exp) - 10);
-  return (c & 0x80) ? -v : v;
-}
+// The element codecs (codecs.h, shared with the cast kernel and the CUDA
+// kernels). float8_e4m3fn is encoded with saturation: |x| > 448 and inf
+// become +-448, NaN gives 0x7f | sign.
+using hd::f32_to_e4m3fn_saturated;
+using hd::e4m3fn_to_f32;
+using hd::Fp6E3M2;
+using hd::Fp5E2M2;
+using hd::Fp4E2M1;
 
 // Decoded value of every code of each quantized format.
 struct QuantDecodeTables {
@@ -143,10 +117,10 @@ struct QuantDecodeTables {
   alignas(64) float fp4[16];
   alignas(64) float int4[16];
   QuantDecodeTables() {
-    for (uint32_t c = 0; c < 256; c++) e4m3fn[c] = decode_e4m3fn(static_cast<uint8_t>(c));
-    for (uint32_t c = 0; c < 64; c++) fp6[c] = Fp6E3M2Codec::decode(c);
-    for (uint32_t c = 0; c < 32; c++) fp5[c] = Fp5E2M2Codec::decode(c);
-    for (uint32_t c = 0; c < 16; c++) fp4[c] = Fp4E2M1Codec::decode(c);
+    for (uint32_t c = 0; c < 256; c++) e4m3fn[c] = e4m3fn_to_f32(static_cast<uint8_t>(c));
+    for (uint32_t c = 0; c < 64; c++) fp6[c] = Fp6E3M2::decode(c);
+    for (uint32_t c = 0; c < 32; c++) fp5[c] = Fp5E2M2::decode(c);
+    for (uint32_t c = 0; c < 16; c++) fp4[c] = Fp4E2M1::decode(c);
     for (uint32_t c = 0; c < 16; c++) int4[c] = static_cast<float>(static_cast<int>(c) - (c >= 8 ? 16 : 0));
   }
 };
@@ -225,16 +199,16 @@ inline void generic_encode(const float* x, size_t n, const EncodeParams& p, uint
     case QuantScheme::symmetric_float:
       switch (p.qdtype) {
         case DType::float8_e4m3fn:
-          for (size_t i = 0; i < n; i++) codes[i] = encode_e4m3fn_saturated(x[i] / scale);
+          for (size_t i = 0; i < n; i++) codes[i] = f32_to_e4m3fn_saturated(x[i] / scale);
           return;
         case DType::fp6_e3m2:
-          for (size_t i = 0; i < n; i++) codes[i] = Fp6E3M2Codec::encode(x[i] / scale);
+          for (size_t i = 0; i < n; i++) codes[i] = Fp6E3M2::encode(x[i] / scale);
           return;
         case DType::fp5_e2m2:
-          for (size_t i = 0; i < n; i++) codes[i] = Fp5E2M2Codec::encode(x[i] / scale);
+          for (size_t i = 0; i < n; i++) codes[i] = Fp5E2M2::encode(x[i] / scale);
           return;
         default:
-          for (size_t i = 0; i < n; i++) codes[i] = Fp4E2M1Codec::encode(x[i] / scale);
+          for (size_t i = 0; i < n; i++) codes[i] = Fp4E2M1::encode(x[i] / scale);
           return;
       }
   }

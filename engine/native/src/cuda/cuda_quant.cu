@@ -96,10 +96,10 @@ __device__ uint32_t encode_one(const QJob& j, float x, float scale, float zero) 
     default: {
       float y = __fdiv_rn(x, scale);
       switch (j.qd) {
-        case DType::float8_e4m3fn: return hd::f32_to_e4m3fn(hd::clamp_magnitude(y, 448.0f));
-        case DType::fp6_e3m2: return hd::Fp6::encode(y);
-        case DType::fp5_e2m2: return hd::Fp5::encode(y);
-        default: return hd::Fp4::encode(y);
+        case DType::float8_e4m3fn: return hd::f32_to_e4m3fn_saturated(y);
+        case DType::fp6_e3m2: return hd::Fp6E3M2::encode(y);
+        case DType::fp5_e2m2: return hd::Fp5E2M2::encode(y);
+        default: return hd::Fp4E2M1::encode(y);
       }
     }
   }
