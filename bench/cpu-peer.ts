@@ -148,7 +148,8 @@ async function main(): Promise<void> {
     device,
     onnxruntime: { version: ort.env.versions.node ?? null, intraOpNumThreads: threads, interOpNumThreads: 1, allowSpinning: false, graphOptimizationLevel: "all" },
     runs,
-    vramlab: { weightPrepacking: prepack },
+    // VRAMLAB_THREAD_SPIN: microseconds the thread pool spins before sleeping (0, the default: no spinning, like onnxruntime here)
+    vramlab: { weightPrepacking: prepack, threadSpinUs: Number(process.env.VRAMLAB_THREAD_SPIN ?? 0) },
     // 1-minute load average of the machine before and after: on a shared machine the ratios move with it
     loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
     notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. vramlab runs with model.enableWeightPrepacking() (Linear weights packed once for the GEMM, like onnxruntime's prepacked initializers; prepackedMiB is the memory that costs) unless vramlab.weightPrepacking is false. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",

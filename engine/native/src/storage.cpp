@@ -1,6 +1,16 @@
 // Storage: a block of host memory owned by the addon (64-byte aligned).
 // JS frees it deterministically with free(); the finalizer is only a safety
 // net for objects dropped without dispose.
+//
+// V8 is told about a storage's bytes (external memory) only once the storage
+// has outlived a full epoch of allocation churn (64 MiB allocated after it;
+// VRAMLAB_EXTERNAL_EPOCH_MB sets it): weights, caches, and tensors that were
+// kept or leaked. Activations that
+// a forward allocates and frees explicitly are never reported: reporting them
+// made V8 see external memory swing by the activation working set and run
+// extra full GCs, which buys nothing since GC never frees them. A leaked
+// storage is reported within two epochs, so V8's external-memory pressure
+// still collects its wrapper and the finalizer frees the bytes.
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -9,11 +19,40 @@
 
 namespace vl {
 
+class Storage;
+
+// Live storages of one JS thread (each Node environment runs on its own
+// thread, and finalizers run on it too, so no lock is needed). Plain data: it
+// must stay valid while finalizers run at exit.
+struct ExternalReport {
+  Storage* young = nullptr;  // not yet reported to V8, newest first
+  uint64_t epoch = 0;
+  size_t churn = 0;          // bytes allocated in this epoch
+  double live_bytes = 0, live_count = 0, reported_bytes = 0, epochs = 0;
+};
+thread_local ExternalReport external_report;
+
+static size_t external_epoch_bytes() {
+  static const size_t bytes = [] {
+    const char* e = std::getenv("VRAMLAB_EXTERNAL_EPOCH_MB");
+    long mb = e ? std::atol(e) : 0;
+    return static_cast<size_t>(mb > 0 ? mb : 64) << 20;
+  }();
+  return bytes;
+}
+
 class Storage : public Napi::ObjectWrap<Storage> {
  public:
   static Napi::FunctionReference ctor;
   uint8_t* ptr = nullptr;
   size_t nbytes = 0;
+  size_t padded = 0;
+  napi_env env_ = nullptr;
+  // intrusive list of unreported storages (ExternalReport::young)
+  Storage* prev = nullptr;
+  Storage* next = nullptr;
+  uint64_t born = 0;
+  bool reported = false;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Storage", {
@@ -31,25 +70,82 @@ class Storage : public Napi::ObjectWrap<Storage> {
     double n = info[0].As<Napi::Number>().DoubleValue();
     if (!(n >= 0) || n > 9.0e15) throw Napi::RangeError::New(info.Env(), "storage size must be a non-negative byte count");
     nbytes = static_cast<size_t>(n);
-    size_t padded = ((nbytes + 63) / 64) * 64;
+    padded = ((nbytes + 63) / 64) * 64;
     if (padded == 0) padded = 64;
     ptr = static_cast<uint8_t*>(std::aligned_alloc(64, padded));
     if (!ptr) throw Napi::Error::New(info.Env(), "host out of memory: could not allocate " + std::to_string(nbytes) + " bytes");
     bool zero = info.Length() > 1 && info[1].ToBoolean().Value();
     if (zero) std::memset(ptr, 0, padded);
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(padded));
+    env_ = info.Env();
+    track();
   }
-  ~Storage() override { release(nullptr); }
+  ~Storage() override { release(); }
+  // Called by node-addon-api before the destructor when the wrapper is collected.
+  void Finalize(Napi::Env) override { release(); }
 
-  void release(napi_env env) {
+  void release() {
     if (!ptr) return;
     std::free(ptr);
     ptr = nullptr;
-    if (env) Napi::MemoryManagement::AdjustExternalMemory(Napi::Env(env), -static_cast<int64_t>(((nbytes + 63) / 64) * 64 ?: 64));
+    untrack();
   }
-  Napi::Value Free(const Napi::CallbackInfo& info) { release(info.Env()); return info.Env().Undefined(); }
+  Napi::Value Free(const Napi::CallbackInfo& info) { release(); return info.Env().Undefined(); }
   Napi::Value NBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(nbytes)); }
   Napi::Value Freed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ptr == nullptr); }
+
+ private:
+  void track() {
+    ExternalReport& r = external_report;
+    r.live_bytes += padded;
+    r.live_count++;
+    born = r.epoch;
+    next = r.young;
+    if (next) next->prev = this;
+    r.young = this;
+    r.churn += padded;
+    if (r.churn >= external_epoch_bytes()) promote(r);
+  }
+  void untrack() {
+    ExternalReport& r = external_report;
+    r.live_bytes -= padded;
+    r.live_count--;
+    if (reported) {
+      r.reported_bytes -= padded;
+      adjust(env_, -static_cast<int64_t>(padded));
+      reported = false;
+    } else {
+      if (prev) prev->next = next; else if (r.young == this) r.young = next;
+      if (next) next->prev = prev;
+      prev = next = nullptr;
+    }
+  }
+  // End of an epoch: report every storage that has lived through a full one.
+  void promote(ExternalReport& r) {
+    int64_t total = 0;
+    for (Storage* s = r.young; s;) {
+      Storage* following = s->next;
+      if (s->born < r.epoch) {
+        // born in an earlier epoch: it has lived through this whole epoch's churn
+        if (s->prev) s->prev->next = s->next; else r.young = s->next;
+        if (s->next) s->next->prev = s->prev;
+        s->prev = s->next = nullptr;
+        s->reported = true;
+        total += static_cast<int64_t>(s->padded);
+      }
+      s = following;
+    }
+    r.epoch++;
+    r.epochs++;
+    r.churn = 0;
+    if (total) {
+      r.reported_bytes += static_cast<double>(total);
+      adjust(env_, total);
+    }
+  }
+  static void adjust(napi_env env, int64_t change) {
+    int64_t ignored;
+    if (env) napi_adjust_external_memory(env, change, &ignored);
+  }
 };
 Napi::FunctionReference Storage::ctor;
 
@@ -163,8 +259,21 @@ static Napi::Value CopyBytes(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// hostStorageStats() -> live storages of this thread and the part reported to V8 as external memory
+static Napi::Value HostStorageStats(const Napi::CallbackInfo& info) {
+  const ExternalReport& r = external_report;
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("liveBytes", r.live_bytes);
+  o.Set("liveCount", r.live_count);
+  o.Set("reportedBytes", r.reported_bytes);
+  o.Set("epochBytes", static_cast<double>(external_epoch_bytes()));
+  o.Set("epochs", r.epochs);
+  return o;
+}
+
 static void Register(Napi::Env env, Napi::Object exports) {
   Storage::Init(env, exports);
+  VL_EXPORT("hostStorageStats", HostStorageStats);
   VL_EXPORT("read", Read);
   VL_EXPORT("write", Write);
   VL_EXPORT("copyBytes", CopyBytes);
