@@ -48,6 +48,13 @@ export interface Backend {
   copyStrided(dst: Tensor, dstOffset: number, dstStrides: number[], src: Tensor, srcOffset: number, srcStrides: number[], shape: number[]): void;
   fill(dst: Tensor, offset: number, n: number, value: number): void;
 
+  // ---- optional: backends whose memory the host cannot address, with fp8 tensor cores (cuda) ----
+
+  /** Copies nbytes from src to dst (one of them on this backend's device); nonBlocking queues it when the host side is pinned. */
+  transfer?(dst: Tensor, src: Tensor, nbytes: number, nonBlocking: boolean): void;
+  /** e4m3 x e4m3 GEMM, fp32 accumulation: out = float32(xq @ wq^T) * xScale[m] (xScale[0] when xScaleShared) * wScale[n * wScaleStride] + bias */
+  fp8Gemm?(out: Tensor, xq: Tensor, xScale: Tensor, xScaleShared: boolean, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void;
+
   // ---- optional: Linear weights prepacked once for the GEMM (cpu) -----------------------
 
   /** float32 elements the prepacked form of a Linear weight [N, K] takes. */

@@ -19,7 +19,7 @@ import type { Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
 import { Device } from "../device.js";
 import { dtypeCode, dtypeInfo, type DType } from "../dtype.js";
 import { setHostPinHandler, type Tensor } from "../tensor.js";
-import { currentStream, type EventHandle, type Stream, type Timeline } from "../stream.js";
+import { currentStream, WallClockTimeline, type EventHandle, type Stream } from "../stream.js";
 import type { CachingAllocatorStats, NativeCudaStorage } from "../kernels/cuda.js";
 import "../kernels/cuda.js";
 
@@ -39,13 +39,14 @@ function nbytesOf(dtype: DType, n: number): number {
  * A cuda device's clock. Times are wall-clock on the host; ordering and waiting use driver events
  * on one native stream per vramlab Stream (Timeline's optional real-event methods).
  */
-export class CudaTimeline implements Timeline {
-  readonly modelled = false;
+export class CudaTimeline extends WallClockTimeline {
   /** vramlab Stream id -> native stream id */
   private readonly nativeStreams = new Map<number, number>();
   /** driver events of collected Events, recorded again before new ones are created */
   private readonly freeEvents: EventHandle[] = [];
-  constructor(readonly device: number) {}
+  constructor(readonly device: number) {
+    super();
+  }
 
   /** The native stream a vramlab Stream of this device runs on (created on first use). */
   nativeStream(stream: Stream): number {
@@ -56,26 +57,13 @@ export class CudaTimeline implements Timeline {
     }
     return id;
   }
-  hostTimeMs(): number {
-    return performance.now();
-  }
-  streamTimeMs(): number {
-    return performance.now();
-  }
-  eventTimeMs(): number {
-    return performance.now();
-  }
-  /** ordering between streams goes through waitEvent (driver events), not times */
-  streamWait(): void {}
+  // host-side times are wall-clock (WallClockTimeline); ordering between streams goes through waitEvent (driver events)
   /** only reached by callers that wait for a time: wait for the whole device */
-  hostWait(): void {
+  override hostWait(): void {
     this.synchronizeAll();
   }
-  synchronizeAll(): void {
+  override synchronizeAll(): void {
     cuda().cudaDeviceSynchronize(this.device);
-  }
-  subscribe(): () => void {
-    return () => {};
   }
 
   recordEvent(stream: Stream, reuse: EventHandle | null): EventHandle {

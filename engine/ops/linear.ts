@@ -17,6 +17,7 @@ import { Tensor, formatShape } from "../tensor.js";
 import type { Device } from "../device.js";
 import type { DType } from "../dtype.js";
 import { requireCompute, sameDevice } from "./util.js";
+import { linearRows } from "./math.js";
 
 export class PrepackedWeight {
   private packedRef: Tensor | null;
@@ -98,12 +99,7 @@ export function linearPrepacked(x: Tensor, weight: Tensor, prepacked: PrepackedW
   const dev = sameDevice("linear", x, weight, bias);
   requireCompute("linear", x);
   const { N, K } = prepacked;
-  const inDim = x.shape[x.ndim - 1];
-  if (x.ndim < 1 || inDim !== K) {
-    throw new TypeError(`linear: input ${formatShape(x.shape)} has ${inDim} features but weight ${formatShape(weight.shape)} expects ${K}${moduleLocation()}`);
-  }
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== N)) throw new TypeError(`linear: bias ${formatShape(bias.shape)} must be [${N}]${moduleLocation()}`);
-  const M = x.numel / K;
+  const M = linearRows(x, weight, bias, N, K);
   const out = Tensor.empty([...x.shape.slice(0, -1), N], outDtype ?? x.dtype, dev);
   dev.backend.matmulPrepacked!(out, x, weight, packed, bias, M, N, K);
   return out;

@@ -7,6 +7,16 @@ import { Tensor, formatShape } from "../tensor.js";
 import { broadcast, promote, requireCompute, sameDevice } from "./util.js";
 import { isTensorSubclass, type Weight } from "../weight.js";
 
+/** Checks x [..., K] and bias [N] against a weight [N, K]; returns M, the rows of x. */
+export function linearRows(x: Tensor, weight: Tensor, bias: Tensor | null, N: number, K: number): number {
+  const inDim = x.shape[x.ndim - 1];
+  if (x.ndim < 1 || inDim !== K) {
+    throw new TypeError(`linear: input ${formatShape(x.shape)} has ${inDim} features but weight ${formatShape(weight.shape)} expects ${K}${moduleLocation()}`);
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== N)) throw new TypeError(`linear: bias ${formatShape(bias.shape)} must be [${N}]${moduleLocation()}`);
+  return x.numel / K;
+}
+
 /**
  * y = x @ W^T + b, PyTorch's F.linear: x [..., in], weight [out, in], bias [out].
  * A tensor-subclass weight (e.g. quantized) computes from its own payload.
@@ -26,12 +36,7 @@ export function linear(x: Tensor, weight: Weight, bias: Tensor | null = null, ou
   requireCompute("linear", weight, "weight");
   if (weight.ndim !== 2) throw new TypeError(`linear: weight must be 2-d [out, in], got ${formatShape(weight.shape)}${moduleLocation()}`);
   const [N, K] = weight.shape as [number, number];
-  const inDim = x.shape[x.ndim - 1];
-  if (x.ndim < 1 || inDim !== K) {
-    throw new TypeError(`linear: input ${formatShape(x.shape)} has ${inDim} features but weight ${formatShape(weight.shape)} expects ${K}${moduleLocation()}`);
-  }
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== N)) throw new TypeError(`linear: bias ${formatShape(bias.shape)} must be [${N}]${moduleLocation()}`);
-  const M = x.numel / K;
+  const M = linearRows(x, weight, bias, N, K);
   const out = Tensor.empty([...x.shape.slice(0, -1), N], outDtype ?? x.dtype, dev);
   dev.backend.matmul(out, x, weight, bias, M, N, K, true);
   return out;

@@ -1,7 +1,7 @@
 // Moving tensors between devices and dtypes, and reading values back.
 import { dtypeInfo, type DType } from "../dtype.js";
 import { getDevice, type Device, type DeviceSpec } from "../device.js";
-import type { TransferInfo } from "../backend.js";
+import type { Backend, TransferInfo } from "../backend.js";
 import { isHostDevice } from "../host-memory.js";
 import { native } from "../native-binding.js";
 import { Tensor, formatShape } from "../tensor.js";
@@ -45,14 +45,10 @@ function modelTransfer(src: Tensor, dst: Tensor, nonBlocking: boolean): void {
 }
 
 /** A backend whose memory the host cannot address (cuda): it runs copies to and from host memory itself. */
-export interface TransferBackend {
-  /** Copies nbytes from src to dst (one of them on this backend's device); nonBlocking queues it when the host side is pinned. */
-  transfer(dst: Tensor, src: Tensor, nbytes: number, nonBlocking: boolean): void;
-}
+export type TransferBackend = Backend & Required<Pick<Backend, "transfer">>;
 
 function transferBackendOf(device: Device): TransferBackend | null {
-  const b = device.backend as Partial<TransferBackend>;
-  return typeof b.transfer === "function" ? (b as TransferBackend) : null;
+  return device.backend.transfer ? (device.backend as TransferBackend) : null;
 }
 
 /**

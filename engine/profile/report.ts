@@ -66,22 +66,8 @@ export type LayerRow = Omit<ModuleCallRecord, "path" | "deviceMs" | "weightBytes
   bytes: number;
 };
 
-/** One piece of modelled work on a stream (sim only). */
-export interface TimelineSpan {
-  step: number;
-  stream: string;
-  streamKind: StreamKind;
-  resource: Resource;
-  op: string;
-  category: SpanCategory;
-  /** module path at issue time */
-  module: string;
-  startMs: number;
-  endMs: number;
-  bytes: number;
-  flops: number;
-  bound: Span["bound"];
-}
+/** One piece of modelled work on a stream (sim only), with the step it belongs to. */
+export type TimelineSpan = Pick<Span, "stream" | "streamKind" | "resource" | "op" | "category" | "module" | "startMs" | "endMs" | "bytes" | "flops" | "bound"> & { step: number };
 
 /** One allocation or free on the device, in issue order; timeMs is the issuing stream's time (never decreasing). */
 export interface MemoryPoint {

@@ -27,16 +27,9 @@ export interface InnerSpec {
 
 type Granularity = "row" | "group" | "tensor";
 
-/** A backend with fp8 tensor cores (cuda): an e4m3 x e4m3 GEMM with fp32 accumulation. */
-export interface Fp8GemmBackend {
-  /** out = float32(xq @ wq^T) * xScale[m] (xScale[0] when xScaleShared) * wScale[n * wScaleStride] + bias */
-  fp8Gemm(out: Tensor, xq: Tensor, xScale: Tensor, xScaleShared: boolean, wq: Tensor, wScale: Tensor, wScaleStride: number, bias: Tensor | null, M: number, N: number, K: number): void;
-}
-
-/** The backend as an fp8 GEMM, or null where fp8 linears decode the activations and use matmulQuantB (cpu, sim). */
-export function fp8GemmOf(backend: Backend): Fp8GemmBackend | null {
-  const b = backend as Backend & Partial<Fp8GemmBackend>;
-  return typeof b.fp8Gemm === "function" ? (b as Fp8GemmBackend) : null;
+/** The backend when it has fp8 tensor cores (cuda), or null where fp8 linears decode the activations and use matmulQuantB (cpu, sim). */
+export function fp8GemmOf(backend: Backend): (Backend & Required<Pick<Backend, "fp8Gemm">>) | null {
+  return backend.fp8Gemm ? (backend as Backend & Required<Pick<Backend, "fp8Gemm">>) : null;
 }
 
 interface ActivationQuant {

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as vl from "../../engine/index.js";
 import { parseCSVRecords } from "../../engine/profile/report.js";
+import { LinearStack } from "../linear-stack.js";
 
 const DEV = "sim:h100-sxm";
 const M = 64; // rows of the input
@@ -15,28 +16,6 @@ const D = 256; // width of each block
 const OUT = 16;
 const BLOCKS = 3;
 const REL = 1e-9;
-
-/** blocks.0..2: Linear(D, D); head: Linear(D, OUT). Activations are freed as soon as the next block made its output. */
-class Stack extends vl.Model<vl.Tensor, vl.Tensor> {
-  constructor(device: vl.DeviceSpec) {
-    super();
-    const f: vl.nn.ParamFactory = { device: vl.getDevice(device), dtype: "float32", init: "random", seed: 4 };
-    const list = this.registerModule("blocks", new vl.nn.ModuleList());
-    for (let i = 0; i < BLOCKS; i++) list.append(new vl.nn.Linear(D, D, true, f, `blocks.${i}`));
-    this.registerModule("head", new vl.nn.Linear(D, OUT, true, f, "head"));
-  }
-  protected override async compute(x: vl.Tensor): Promise<vl.Tensor> {
-    let h = x;
-    for (const [, block] of this.child("blocks").namedChildren()) {
-      const next = (await block.call(h)) as vl.Tensor;
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    const out = (await this.child("head").call(h)) as vl.Tensor;
-    if (h !== x) h.dispose();
-    return out;
-  }
-}
 
 const LINEAR_BYTES = (D * D + D) * 4;
 const HEAD_BYTES = (OUT * D + OUT) * 4;
@@ -49,7 +28,7 @@ function close(actual: number, expected: number, what: string): void {
 
 test("resident on sim: model memory, inference memory and step time from hand arithmetic; rows cover the step", async () => {
   const dev = vl.getDevice(DEV) as vl.SimDevice;
-  const model = new Stack(DEV);
+  const model = new LinearStack({ device: DEV, width: D, blocks: BLOCKS, out: OUT });
   const x = vl.randn([M, D], { seed: 1, device: DEV, owner: "input" });
   const r = await vl.profile(model, x, { steps: 2, warmup: 1 });
 
@@ -98,7 +77,7 @@ test("block offloading on sim: h2d bytes are the offloaded weights, link time is
   const leaves = 2 * (BLOCKS + 1); // a weight and a bias per Linear
   const results: Record<string, vl.Report> = {};
   for (const useStream of [false, true]) {
-    const model = new Stack("cpu");
+    const model = new LinearStack({ device: "cpu", width: D, blocks: BLOCKS, out: OUT });
     model.enableGroupOffload({ onloadDevice: DEV, offloadDevice: "cpu", offloadType: "block_level", numBlocksPerGroup: 1, useStream, prefetchDepth: 1 });
     const x = vl.randn([M, D], { seed: 1, device: DEV });
     const r = (results[String(useStream)] = await vl.profile(model, x, { steps: 2, warmup: 1 }));
@@ -133,7 +112,7 @@ test("block offloading on sim: h2d bytes are the offloaded weights, link time is
   assert.ok(results["true"]!.summary.timeMs < results["false"]!.summary.timeMs, "streams hide copies");
 
   // keepResident: that block's bytes are model memory and no longer cross the link
-  const model = new Stack("cpu");
+  const model = new LinearStack({ device: "cpu", width: D, blocks: BLOCKS, out: OUT });
   model.enableGroupOffload({ onloadDevice: DEV, offloadType: "block_level", useStream: true, keepResident: ["blocks.1"] });
   const x = vl.randn([M, D], { seed: 1, device: DEV });
   const r = await vl.profile(model, x, { warmup: 1 });
@@ -144,7 +123,7 @@ test("block offloading on sim: h2d bytes are the offloaded weights, link time is
 });
 
 test("storage dtypes per layer: a quantized block and an fp8-stored block", async () => {
-  const model = new Stack("cpu");
+  const model = new LinearStack({ device: "cpu", width: D, blocks: BLOCKS, out: OUT });
   vl.quantize(model, { scheme: "int8wo", minElements: 0, filter: (path) => path === "blocks.0" });
   model.child("blocks").child("1").enableLayerwiseCasting({ storageDtype: "float8_e4m3fn", computeDtype: "float32" });
   await model.to(DEV);
@@ -161,7 +140,7 @@ test("storage dtypes per layer: a quantized block and an fp8-stored block", asyn
 });
 
 test("JSON and CSV round trips; figures, text and notebook display", async () => {
-  const model = new Stack("cpu");
+  const model = new LinearStack({ device: "cpu", width: D, blocks: BLOCKS, out: OUT });
   model.enableGroupOffload({ onloadDevice: DEV, offloadType: "block_level", useStream: true });
   const x = vl.randn([M, D], { seed: 1, device: DEV });
   const r = await vl.profile(model, x, { steps: 2 });
@@ -202,7 +181,7 @@ test("JSON and CSV round trips; figures, text and notebook display", async () =>
 });
 
 test("on cpu the times are wall-clock and there are no modelled spans or transfers", async () => {
-  const model = new Stack("cpu");
+  const model = new LinearStack({ device: "cpu", width: D, blocks: BLOCKS, out: OUT });
   const x = vl.randn([M, D], { seed: 1 });
   const r = await vl.profile(model, x, { warmup: 0, layers: "all" });
   assert.equal(r.info.timeSource, "wall");
@@ -220,7 +199,7 @@ test("on cpu the times are wall-clock and there are no modelled spans or transfe
 
 test("a forward that runs out of memory rejects the profile and leaves no hooks; the next profile works", async () => {
   const dev = vl.getDevice(DEV) as vl.SimDevice;
-  const model = new Stack(DEV);
+  const model = new LinearStack({ device: DEV, width: D, blocks: BLOCKS, out: OUT });
   const x = vl.randn([M, D], { seed: 1, device: DEV });
   dev.setMemoryLimit(vl.memory(dev).reserved + ACT + 512); // room for blocks.0's output only
   try {

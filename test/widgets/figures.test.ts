@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as vl from "../../engine/index.js";
 import { Figure, LiveFigure, PLOTLY_MIME, memoryBars, memoryOverTime, schemeComparison, streamTimeline, timeBars, type BarTrace, type SchemeRow } from "../../widgets/index.js";
+import { LinearStack } from "../linear-stack.js";
 
 const DEV = "sim:h100-sxm";
 const M = 64;
@@ -18,29 +19,8 @@ const D = 256;
 const OUT = 16;
 const PX = 0.02; // two roundings to 0.01 px
 
-class Stack extends vl.Model<vl.Tensor, vl.Tensor> {
-  constructor(device: vl.DeviceSpec) {
-    super();
-    const f: vl.nn.ParamFactory = { device: vl.getDevice(device), dtype: "float32", init: "random", seed: 4 };
-    const list = this.registerModule("blocks", new vl.nn.ModuleList());
-    for (let i = 0; i < 3; i++) list.append(new vl.nn.Linear(D, D, true, f, `blocks.${i}`));
-    this.registerModule("head", new vl.nn.Linear(D, OUT, true, f, "head"));
-  }
-  protected override async compute(x: vl.Tensor): Promise<vl.Tensor> {
-    let h = x;
-    for (const [, block] of this.child("blocks").namedChildren()) {
-      const next = (await block.call(h)) as vl.Tensor;
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    const out = (await this.child("head").call(h)) as vl.Tensor;
-    if (h !== x) h.dispose();
-    return out;
-  }
-}
-
 async function offloadedReport(): Promise<vl.Report> {
-  const model = new Stack("cpu");
+  const model = new LinearStack({ device: "cpu", width: D, blocks: 3, out: OUT });
   model.enableGroupOffload({ onloadDevice: DEV, offloadType: "block_level", useStream: true });
   const x = vl.randn([M, D], { seed: 1, device: DEV });
   const r = await vl.profile(model, x, { steps: 2 });

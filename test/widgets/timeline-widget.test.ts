@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import * as vl from "../../engine/index.js";
 import { TimelineWidget, timelineItems, ANYWIDGET_MODULE } from "../../widgets/timeline-widget.js";
 import { ensureBrowserBundle } from "../browser/bundle.js";
+import { LinearStack } from "../linear-stack.js";
 
 // the widget carries dist/browser/timeline-widget.js, which the package build makes
 before(() => ensureBrowserBundle());
@@ -58,28 +59,9 @@ test("selected takes a span index or null; observers see front-end-style changes
   w.close();
 });
 
-/** Two Linear blocks, block-offloaded with streams: the timeline has compute and copy spans. */
-class Blocks extends vl.Model<vl.Tensor, vl.Tensor> {
-  constructor() {
-    super();
-    const f: vl.nn.ParamFactory = { device: vl.getDevice("cpu"), dtype: "float32", init: "random", seed: 4 };
-    const list = this.registerModule("blocks", new vl.nn.ModuleList());
-    for (let i = 0; i < 2; i++) list.append(new vl.nn.Linear(64, 64, true, f, `blocks.${i}`));
-  }
-  protected override async compute(x: vl.Tensor): Promise<vl.Tensor> {
-    let h = x;
-    for (const [, block] of this.child("blocks").namedChildren()) {
-      const next = (await block.call(h)) as vl.Tensor;
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    return h;
-  }
-}
-
 test("fromReport carries a profiled run's stream timeline span for span", async () => {
   const dev = "sim:h100-sxm";
-  const model = new Blocks();
+  const model = new LinearStack({ device: "cpu", width: 64, blocks: 2 });
   model.enableGroupOffload({ onloadDevice: dev, offloadType: "block_level", useStream: true });
   const x = vl.randn([8, 64], { seed: 1, device: dev });
   const report = await vl.profile(model, x, { steps: 1 });
@@ -96,7 +78,7 @@ test("fromReport carries a profiled run's stream timeline span for span", async 
 
 test("follow() shows a device's spans as they are queued, timed from the moment it started", async () => {
   const dev = "sim:h100-sxm";
-  const model = new Blocks();
+  const model = new LinearStack({ device: "cpu", width: 64, blocks: 2 });
   model.enableGroupOffload({ onloadDevice: dev, offloadType: "block_level", useStream: true });
   const x = vl.randn([8, 64], { seed: 1, device: dev });
   const w = new TimelineWidget({ title: "live" });
