@@ -1,7 +1,8 @@
 // CPU peer benchmark: a whole Flux forward in vramlab (cpu) and in
 // onnxruntime-node running the model vramlab exports (vl.exportOnnx), same
 // thread count, fp32 / int8dq / int4wo, all in one run.
-// Run: `node dist/bench/cpu-peer.js` (after `npm run build`). VRAMLAB_BENCH_RUNS sets the timed runs (default 5).
+// Run: `node dist/bench/cpu-peer.js` (after `npm run build`). VRAMLAB_BENCH_RUNS sets the timed runs (default 5);
+// VRAMLAB_BENCH_CASES=small (comma-separated case names) runs only those cases.
 //
 // onnxruntime runs the exported graph with graph optimizations on (it fuses
 // the int8dq chain DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul into
@@ -44,6 +45,9 @@ const CASES: Case[] = [
 ];
 
 const runs = Number(process.env.VRAMLAB_BENCH_RUNS ?? 5);
+const caseFilter = process.env.VRAMLAB_BENCH_CASES?.split(",").map((s) => s.trim()).filter(Boolean);
+const selectedCases = caseFilter ? CASES.filter((c) => caseFilter.some((f) => c.name === f || c.name.startsWith(`${f} `))) : CASES;
+if (selectedCases.length === 0) throw new Error(`VRAMLAB_BENCH_CASES=${process.env.VRAMLAB_BENCH_CASES} names no case; the cases are: ${CASES.map((c) => c.name).join(", ")}`);
 const prepack = process.env.VRAMLAB_BENCH_PREPACK !== "0";
 const PAUSE_MS = 50;
 const threads = vl.getNumThreads();
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   console.log(`cpu-peer: ${device.cpuModel}, ${threads} threads, ${device.cpuLevel}, onnxruntime-node ${ort.env.versions.node ?? "?"}, ${runs} timed runs, vramlab weight prepacking ${prepack ? "on" : "off"}`);
   const rows: Row[] = [];
-  for (const c of CASES) {
+  for (const c of selectedCases) {
     let fp32Ms: number | null = null;
     for (const scheme of SCHEMES) {
       const model = await vl.models.flux(c.config, { seed: 0 });

@@ -8,6 +8,12 @@ import type { Device } from "./device.js";
 
 export type QuantMode = "symmetric" | "asymmetric";
 export type BinaryOp = "add" | "sub" | "mul" | "div";
+/**
+ * How an attention operand of [batch, heads, seq, headDim] lies in memory: "BHLD" as torch's SDPA
+ * takes it, "BLHD" as a Linear's [batch, seq, heads * headDim] output viewed per head (so attention
+ * needs no transposes around it).
+ */
+export type AttentionLayout = "BHLD" | "BLHD";
 export type UnaryOp = "gelu_tanh" | "gelu" | "silu" | "relu" | "neg" | "exp" | "sqrt" | "rsqrt" | "sin" | "cos";
 
 export interface Backend {
@@ -36,8 +42,8 @@ export interface Backend {
   layerNorm(out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, rows: number, cols: number, eps: number): void;
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor | null, rows: number, cols: number, eps: number): void;
   softmax(out: Tensor, x: Tensor, rows: number, cols: number): void;
-  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void;
-  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void;
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number, layout: AttentionLayout): void;
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number, layout: AttentionLayout): void;
   /** Per-group scales (and zero points) and quantized values of src viewed as [rows, cols]. */
   quantize(src: Tensor, rows: number, cols: number, groupSize: number, qdata: Tensor, scale: Tensor, zero: Tensor | null, mode: QuantMode, qmin: number, qmax: number): void;
   dequantize(qdata: Tensor, scale: Tensor, zero: Tensor | null, rows: number, cols: number, groupSize: number, scaleRowStride: number, out: Tensor): void;

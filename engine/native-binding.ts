@@ -20,11 +20,38 @@ export interface CudaInfo {
   devices?: { name: string; totalMemory: number; computeCapability: string }[];
 }
 
+/** Live host storages of this thread, and the part reported to V8 as external memory (storage.cpp). */
+export interface HostStorageStats {
+  liveBytes: number;
+  liveCount: number;
+  reportedBytes: number;
+  epochBytes: number;
+  epochs: number;
+}
+
+/** The host block cache (host_block_cache.cpp): freed blocks kept mapped for the next allocations. */
+export interface HostCacheStats {
+  /** bytes of freed blocks held for reuse (not in any tensor) */
+  cachedBytes: number;
+  cachedBlocks: number;
+  /** the most the cache holds (VRAMLAB_HOST_CACHE_MB; 0: caching off) */
+  capBytes: number;
+  /** allocations served from the cache / from the system */
+  hits: number;
+  misses: number;
+  /** cached blocks returned to the system to stay under the cap */
+  evictions: number;
+}
+
 export interface NativeBinding {
   Storage: new (nbytes: number, zero?: boolean) => NativeStorage;
   read(storage: NativeStorage, byteOffset: number, nbytes: number): ArrayBuffer;
   write(storage: NativeStorage, byteOffset: number, src: ArrayBufferView | ArrayBuffer): void;
   copyBytes(dst: NativeStorage, dstOffset: number, src: NativeStorage, srcOffset: number, nbytes: number): void;
+  hostStorageStats(): HostStorageStats;
+  hostCacheStats(): HostCacheStats;
+  /** Returns every cached host block to the system; the bytes freed. */
+  emptyHostCache(): number;
   getNumThreads(): number;
   setNumThreads(n: number): void;
   cpuInfo(): { avx2Fma: boolean; avx512: boolean; f16c: boolean; level: "avx512" | "avx2" | "portable" };

@@ -1,6 +1,6 @@
 // The cpu backend: every op runs the addon's CPU kernels on host storage.
 import { native, type NativeStorage } from "../native-binding.js";
-import type { Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
+import type { AttentionLayout, Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
 import * as quant from "../kernels/quant.js";
 import type { Tensor } from "../tensor.js";
 import { cast } from "../kernels/cast.js";
@@ -88,11 +88,11 @@ export class HostBackend implements Backend {
   softmax(out: Tensor, x: Tensor, rows: number, cols: number): void {
     softmax(written(out), out.dtype, s(x), x.dtype, rows, cols);
   }
-  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void {
-    sdpa(written(out), out.dtype, s(q), s(k), s(v), q.dtype, batch, heads, lq, lk, headDim, scale);
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number, layout: AttentionLayout): void {
+    sdpa(written(out), out.dtype, s(q), s(k), s(v), q.dtype, batch, heads, lq, lk, headDim, scale, layout);
   }
-  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void {
-    rope(written(out), out.dtype, s(x), x.dtype, s(cos), s(sin), batch, heads, seq, headDim);
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number, layout: AttentionLayout): void {
+    rope(written(out), out.dtype, s(x), x.dtype, s(cos), s(sin), batch, heads, seq, headDim, layout);
   }
   quantize(src: Tensor, rows: number, cols: number, groupSize: number, qdata: Tensor, scale: Tensor, zero: Tensor | null, mode: QuantMode, qmin: number, qmax: number): void {
     quant.quantize(s(src), src.dtype, rows, cols, groupSize, written(qdata), qdata.dtype, written(scale), zero ? written(zero) : null, mode, qmin, qmax);

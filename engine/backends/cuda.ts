@@ -15,10 +15,11 @@
 // engine/tensor.ts, which page-locks pinned cpu tensors with cudaHostRegister
 // when a GPU is present (and does nothing otherwise).
 import { native, type NativeStorage } from "../native-binding.js";
-import type { Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
+import type { AttentionLayout, Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
 import { Device } from "../device.js";
 import { dtypeCode, dtypeInfo, type DType } from "../dtype.js";
-import { setHostPinHandler, type Tensor } from "../tensor.js";
+import { setHostPinHandler, Tensor } from "../tensor.js";
+import { permute } from "../ops/layout.js";
 import { currentStream, WallClockTimeline, type EventHandle, type Stream } from "../stream.js";
 import type { CachingAllocatorStats, NativeCudaStorage } from "../kernels/cuda.js";
 import "../kernels/cuda.js";
@@ -209,11 +210,33 @@ export class CudaBackend implements Backend {
   softmax(out: Tensor, x: Tensor, rows: number, cols: number): void {
     cuda().cudaSoftmax(this.s(out), dtypeCode(out.dtype), this.s(x), dtypeCode(x.dtype), rows, cols, this.stream);
   }
-  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void {
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number, layout: AttentionLayout): void {
+    if (layout === "BLHD") {
+      this.viaHeadMajor(out, [q, k, v], (o, [qh, kh, vh]) => this.sdpa(o, qh!, kh!, vh!, batch, heads, lq, lk, headDim, scale, "BHLD"));
+      return;
+    }
     cuda().cudaSdpa(this.s(out), dtypeCode(out.dtype), this.s(q), this.s(k), this.s(v), dtypeCode(q.dtype), batch, heads, lq, lk, headDim, scale, this.stream);
   }
-  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void {
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number, layout: AttentionLayout): void {
+    if (layout === "BLHD") {
+      this.viaHeadMajor(out, [x], (o, [xh]) => this.rope(o, xh!, cos, sin, batch, heads, seq, headDim, "BHLD"));
+      return;
+    }
     cuda().cudaRope(this.s(out), dtypeCode(out.dtype), this.s(x), dtypeCode(x.dtype), this.s(cos), this.s(sin), batch, heads, seq, headDim, this.stream);
+  }
+  /** The CUDA attention kernels take [B, H, L, D]: token-major operands are transposed on the device around them. */
+  private viaHeadMajor(out: Tensor, inputs: Tensor[], run: (out: Tensor, inputs: Tensor[]) => void): void {
+    const headMajor = inputs.map((t) => permute(t, [0, 2, 1, 3]));
+    const [B, L, H, D] = out.shape as [number, number, number, number];
+    const o = Tensor.empty([B, H, L, D], out.dtype, out.device);
+    try {
+      run(o, headMajor);
+      // out[b, l, h, d] = o[b, h, l, d]
+      this.copyStrided(out, 0, [L * H * D, H * D, D, 1], o, 0, [H * L * D, D, L * D, 1], [B, L, H, D]);
+    } finally {
+      o.dispose();
+      for (const t of headMajor) t.dispose();
+    }
   }
   quantize(src: Tensor, rows: number, cols: number, groupSize: number, qdata: Tensor, scale: Tensor, zero: Tensor | null, mode: QuantMode, qmin: number, qmax: number): void {
     cuda().cudaQuantize(this.s(src), dtypeCode(src.dtype), rows, cols, groupSize, this.s(qdata), dtypeCode(qdata.dtype), this.s(scale), this.opt(zero), mode === "asymmetric", qmin, qmax, this.stream);

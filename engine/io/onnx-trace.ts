@@ -14,7 +14,7 @@
 //   graph inputs too, named after their owner, with their traced values as feeds;
 // - ops whose inputs are all weights are folded (run once, stored as constants).
 // Host code that reads a computed value cannot be expressed and throws.
-import type { Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
+import type { AttentionLayout, Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
 import { HostBackend } from "../backends/cpu.js";
 import { currentContext } from "../context.js";
 import { Device } from "../device.js";
@@ -485,34 +485,43 @@ export class TraceBackend implements Backend {
     }, () => this.cpu.softmax(out, x, rows, cols));
   }
 
-  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void {
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number, layout: AttentionLayout): void {
     this.traced([q, k, v], [out], () => {
       const g = this.graph;
       const type = onnxDataType(out.dtype);
-      const qv = g.cast(this.valueAs(q, [batch, heads, lq, headDim]), type);
-      const kt = g.transpose(g.cast(this.valueAs(k, [batch, heads, lk, headDim]), type), [0, 1, 3, 2]);
-      const vv = g.cast(this.valueAs(v, [batch, heads, lk, headDim]), type);
+      const tokenMajor = layout === "BLHD";
+      // MatMul wants [B, H, L, D]; token-major operands are transposed in the graph
+      const operand = (t: Tensor, len: number, perm: number[]): string => tokenMajor
+        ? g.transpose(g.cast(this.valueAs(t, [batch, len, heads, headDim]), type), perm)
+        : g.cast(this.valueAs(t, [batch, heads, len, headDim]), type);
+      const qv = operand(q, lq, [0, 2, 1, 3]);
+      const kt = tokenMajor ? operand(k, lk, [0, 2, 3, 1]) : g.transpose(operand(k, lk, []), [0, 1, 3, 2]);
+      const vv = operand(v, lk, [0, 2, 1, 3]);
       const scores = g.binary("Mul", g.op("MatMul", [qv, kt], [batch, heads, lq, lk]), g.scalar(scale, type));
       const p = g.unary("Softmax", scores, { axis: attr.int(-1) });
-      this.setValue(out, g.op("MatMul", [p, vv], [batch, heads, lq, headDim]));
-    }, () => this.cpu.sdpa(out, q, k, v, batch, heads, lq, lk, headDim, scale));
+      const o = g.op("MatMul", [p, vv], [batch, heads, lq, headDim]);
+      this.setValue(out, tokenMajor ? g.transpose(o, [0, 2, 1, 3]) : o);
+    }, () => this.cpu.sdpa(out, q, k, v, batch, heads, lq, lk, headDim, scale, layout));
   }
 
-  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void {
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number, layout: AttentionLayout): void {
     this.traced([x, cos, sin], [out], () => {
       const g = this.graph;
       const type = onnxDataType(out.dtype);
-      const pairs = [batch, heads, seq, headDim / 2, 2];
+      const dims = layout === "BLHD" ? [batch, seq, heads, headDim] : [batch, heads, seq, headDim];
+      const pairs = [...dims.slice(0, 3), headDim / 2, 2];
       const xp = g.cast(this.valueAs(x, pairs), type);
-      const half = [batch, heads, seq, headDim / 2, 1];
+      const half = [...dims.slice(0, 3), headDim / 2, 1];
       const [re, im] = g.node("Split", [xp, g.int64s([1, 1])], { attributes: { axis: attr.int(-1) }, shapes: [half, half] });
       // diffusers' apply_rotary_emb: x * cos + stack([-imag, real]) * sin
-      const rotated = g.reshape(g.op("Concat", [g.unary("Neg", im!), re!], pairs, { attributes: { axis: attr.int(-1) } }), [batch, heads, seq, headDim]);
-      const x4 = g.reshape(xp, [batch, heads, seq, headDim]);
-      const c = g.cast(this.valueAs(cos, [seq, headDim]), type);
-      const s = g.cast(this.valueAs(sin, [seq, headDim]), type);
+      const rotated = g.reshape(g.op("Concat", [g.unary("Neg", im!), re!], pairs, { attributes: { axis: attr.int(-1) } }), dims);
+      const x4 = g.reshape(xp, dims);
+      // cos/sin [seq, headDim] broadcast over heads (as [seq, 1, headDim] when token-major)
+      const table = layout === "BLHD" ? [seq, 1, headDim] : [seq, headDim];
+      const c = g.cast(this.valueAs(cos, table), type);
+      const s = g.cast(this.valueAs(sin, table), type);
       this.setValue(out, g.binary("Add", g.binary("Mul", x4, c), g.binary("Mul", rotated, s)));
-    }, () => this.cpu.rope(out, x, cos, sin, batch, heads, seq, headDim));
+    }, () => this.cpu.rope(out, x, cos, sin, batch, heads, seq, headDim, layout));
   }
 
   // ---- Backend: quantization -------------------------------------------------------------

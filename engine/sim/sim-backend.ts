@@ -3,7 +3,7 @@
 // duration on the device's current stream. Allocation checks the device's
 // capacity first, so an out-of-memory error leaves nothing behind.
 import type { NativeStorage } from "../native-binding.js";
-import type { Backend, BinaryOp, FusedOp, QuantMode, TransferInfo, UnaryOp } from "../backend.js";
+import type { AttentionLayout, Backend, BinaryOp, FusedOp, QuantMode, TransferInfo, UnaryOp } from "../backend.js";
 import { HostBackend } from "../backends/cpu.js";
 import type { Tensor } from "../tensor.js";
 import { byteSize, type DType } from "../dtype.js";
@@ -222,8 +222,8 @@ export class SimBackend implements Backend {
     const n = rows * cols;
     this.kernel({ op: "softmax", category: "norm", flops: 6 * n, bytes: bytesOf(x.dtype, n) + bytesOf(out.dtype, n), rate: "fp32" });
   }
-  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number): void {
-    this.host?.sdpa(out, q, k, v, batch, heads, lq, lk, headDim, scale);
+  sdpa(out: Tensor, q: Tensor, k: Tensor, v: Tensor, batch: number, heads: number, lq: number, lk: number, headDim: number, scale: number, layout: AttentionLayout): void {
+    this.host?.sdpa(out, q, k, v, batch, heads, lq, lk, headDim, scale, layout);
     // a fused (flash) kernel: QK^T and PV are two GEMMs of lq x lk x headDim per head; scores never reach memory
     this.kernel({
       op: "sdpa",
@@ -234,8 +234,8 @@ export class SimBackend implements Backend {
       gemm: { m: lq, n: lk, k: headDim },
     });
   }
-  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number): void {
-    this.host?.rope(out, x, cos, sin, batch, heads, seq, headDim);
+  rope(out: Tensor, x: Tensor, cos: Tensor, sin: Tensor, batch: number, heads: number, seq: number, headDim: number, layout: AttentionLayout): void {
+    this.host?.rope(out, x, cos, sin, batch, heads, seq, headDim, layout);
     this.kernel({ op: "rope", category: "elementwise", flops: 3 * x.numel, bytes: x.nbytes + out.nbytes + cos.nbytes + sin.nbytes, rate: "fp32" });
   }
   quantize(src: Tensor, rows: number, cols: number, groupSize: number, qdata: Tensor, scale: Tensor, zero: Tensor | null, mode: QuantMode, qmin: number, qmax: number): void {

@@ -10,14 +10,7 @@ import { runInNewContext } from "node:vm";
 import { native, type NativeStorage } from "../../engine/native-binding.js";
 import * as vl from "../../engine/index.js";
 
-interface HostStorageStats {
-  liveBytes: number;
-  liveCount: number;
-  reportedBytes: number;
-  epochBytes: number;
-  epochs: number;
-}
-const stats = (): HostStorageStats => (native as unknown as { hostStorageStats(): HostStorageStats }).hostStorageStats();
+const stats = () => native.hostStorageStats();
 const MiB = 2 ** 20;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

@@ -68,7 +68,7 @@ test("sdpa float32: odd shapes, several query tiles and key blocks, long key seq
   const cases: Omit<SdpaCase, "dtype" | "outD">[] = [
     { B: 1, H: 1, Lq: 1, Lk: 2, D: 8 },
     { B: 2, H: 3, Lq: 5, Lk: 7, D: 16 },
-    { B: 1, H: 2, Lq: 130, Lk: 300, D: 64 },   // 3 query tiles of 64, 2 key blocks of 256
+    { B: 1, H: 2, Lq: 130, Lk: 700, D: 64 },   // 3 query tiles of 64, 2 key blocks of 350
     { B: 1, H: 1, Lq: 70, Lk: 1000, D: 40 },   // long lk, headDim not a multiple of 16
     { B: 2, H: 2, Lq: 3, Lk: 513, D: 128 },    // Flux's headDim
     { B: 1, H: 1, Lq: 9, Lk: 11, D: 1 },
@@ -176,6 +176,42 @@ test("rope is not fused into FMA, and works in place", () => {
     rope(sx, "float32", sx, "float32", sc, ss, B, H, S, D);
     assertSame(readValues(sx, "float32", rows * D), expected, "rope in place");
   });
+});
+
+/** [B, X, Y, D] -> [B, Y, X, D] (head-major <-> token-major). */
+function swapMiddle(x: Float64Array, B: number, X: number, Y: number, D: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < X; i++)
+      for (let j = 0; j < Y; j++) out.set(x.subarray(((b * X + i) * Y + j) * D, ((b * X + i) * Y + j + 1) * D), ((b * Y + j) * X + i) * D);
+  return out;
+}
+
+test("token-major (BLHD) sdpa and rope equal the head-major kernels on transposed data, bit for bit", () => {
+  // several query tiles and key blocks, B and H > 1, Lq != Lk, every input dtype
+  for (const [B, H, Lq, Lk, D] of [[2, 3, 70, 300, 16], [1, 4, 130, 130, 64], [1, 1, 5, 9, 8]] as const)
+    for (const dtype of FLOAT_DTYPES) {
+      const rng = new Rng(B + H + Lq + Lk + D);
+      const q = rng.values(dtype, B * H * Lq * D), k = rng.values(dtype, B * H * Lk * D), v = rng.values(dtype, B * H * Lk * D);
+      const headMajor = runSdpa({ B, H, Lq, Lk, D, dtype, outD: dtype }, q, k, v);
+      const tq = storageOf(dtype, swapMiddle(q, B, H, Lq, D)), tk = storageOf(dtype, swapMiddle(k, B, H, Lk, D));
+      const tv = storageOf(dtype, swapMiddle(v, B, H, Lk, D)), out = new native.Storage(B * H * Lq * D * 4);
+      withStorages([tq, tk, tv, out], () => {
+        sdpa(out, dtype, tq, tk, tv, dtype, B, H, Lq, Lk, D, 1 / Math.sqrt(D), "BLHD");
+        const got = swapMiddle(readValues(out, dtype, B * H * Lq * D), B, Lq, H, D);
+        assertSame(got, headMajor, `sdpa BLHD B${B} H${H} Lq${Lq} Lk${Lk} D${D} ${dtype}`);
+      });
+      // rope: the table row is the token index, whichever dimension holds it
+      const x = rng.values(dtype, B * H * Lq * D, 2);
+      const { cos, sin } = ropeTables(Lq, D);
+      const expected = ropeEmulated(x, cos, sin, B * H * Lq, Lq, D, dtype);
+      const sx = storageOf(dtype, swapMiddle(x, B, H, Lq, D)), sc = storageOf("float32", cos), ss = storageOf("float32", sin);
+      const ro = new native.Storage(B * H * Lq * D * 4);
+      withStorages([sx, sc, ss, ro], () => {
+        rope(ro, dtype, sx, dtype, sc, ss, B, H, Lq, D, "BLHD");
+        assertSame(swapMiddle(readValues(ro, dtype, B * H * Lq * D), B, Lq, H, D), expected, `rope BLHD [${B},${Lq},${H},${D}] ${dtype}`);
+      });
+    }
 });
 
 test("bad arguments give JS errors, never a crash", () => {

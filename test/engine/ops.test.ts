@@ -93,6 +93,26 @@ test("permute, slice, chunk and cat move the right elements", () => {
   for (const t of [x, p, back, s, ...parts]) t.dispose();
 });
 
+test("attention ops in token-major layout (BLHD) equal head-major ones around transposes, bit for bit", () => {
+  const [B, L, H, D] = [2, 70, 3, 16];
+  const [q, k, v] = [7, 8, 9].map((seed) => testTensor(values([B, L, H, D], seed), { shape: [B, L, H, D] }));
+  const tables = [10, 11].map((seed) => testTensor(values([L, D], seed), { shape: [L, D] }));
+  const [qh, kh, vh] = [q!, k!, v!].map((t) => vl.ops.transpose(t, 1, 2));
+  const expectedAttention = vl.ops.transpose(vl.ops.scaledDotProductAttention(qh!, kh!, vh!, 0.3), 1, 2);
+  const attention = vl.ops.scaledDotProductAttention(q!, k!, v!, { scale: 0.3, layout: "BLHD" });
+  assert.deepEqual(attention.shape, [B, L, H, D]);
+  assert.deepEqual(attention.toFloat32Array(), expectedAttention.toFloat32Array());
+  const expectedRope = vl.ops.transpose(vl.ops.applyRotaryEmbedding(qh!, tables[0]!, tables[1]!), 1, 2);
+  const rope = vl.ops.applyRotaryEmbedding(q!, tables[0]!, tables[1]!, "BLHD");
+  assert.deepEqual(rope.toFloat32Array(), expectedRope.toFloat32Array());
+  // a wrong layout or a head-major shape in token-major layout says what was expected
+  assert.throws(() => vl.ops.scaledDotProductAttention(q!, k!, v!, { layout: "BHDL" as never }), /layout must be "BHLD" or "BLHD"/);
+  const shortKeys = vl.ops.slice(k!, 1, 0, 10);
+  assert.throws(() => vl.ops.scaledDotProductAttention(q!, shortKeys, v!, { layout: "BLHD" }), /do not match as \[batch, seq, heads, headDim\]/);
+  assert.throws(() => vl.ops.applyRotaryEmbedding(qh!, tables[0]!, tables[1]!, "BLHD"), /cos must be float32 \[3, 16\]/);
+  for (const t of [q, k, v, qh, kh, vh, expectedAttention, attention, expectedRope, rope, shortKeys, ...tables]) t!.dispose();
+});
+
 test("modulate and gatedResidual round like PyTorch's separate ops", () => {
   const [B, L, D] = [2, 3, 8];
   const xv = values([B, L, D], 7), mv = values([B, 6 * D], 8), yv = values([B, L, D], 9);

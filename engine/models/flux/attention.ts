@@ -4,7 +4,7 @@ import { Module } from "../../module.js";
 import type { Tensor } from "../../tensor.js";
 import { Linear, RMSNorm, Dropout, ModuleList } from "../../nn/layers.js";
 import type { ParamFactory } from "../../nn/init.js";
-import { transpose, cat, slice } from "../../ops/layout.js";
+import { cat, slice } from "../../ops/layout.js";
 import { applyRotaryEmbedding, scaledDotProductAttention } from "../../ops/attention.js";
 
 export interface Rotary {
@@ -36,25 +36,27 @@ export class FluxAttention extends Module {
     }
   }
 
-  /** proj(x) viewed as [B, L, H, D] and transposed to [B, H, L, D], then optionally RMS-normed. */
+  /**
+   * proj(x) viewed per head as [B, L, H, D] (no transpose: rotary embedding and attention take this
+   * token-major layout), then optionally RMS-normed over D.
+   */
   private async projectHeads(proj: string, norm: string | null, x: Tensor): Promise<Tensor> {
     const [B, L] = x.shape as [number, number];
     const p = (await this.child(proj).call(x)) as Tensor;
     const v = p.reshape([B, L, this.heads, this.headDim]);
     p.dispose();
-    const t = transpose(v, 1, 2);
+    if (!norm) return v;
+    const n = (await this.child(norm).call(v)) as Tensor;
     v.dispose();
-    if (!norm) return t;
-    const n = (await this.child(norm).call(t)) as Tensor;
-    t.dispose();
     return n;
   }
 
-  private async joined(a: Tensor | null, b: Tensor): Promise<Tensor> {
-    if (!a) return b;
-    const c = cat([a, b], 2);
-    a.dispose();
-    b.dispose();
+  /** [text, image] along the token dimension (diffusers concatenates before rotary embedding). */
+  private joined(text: Tensor | null, image: Tensor): Tensor {
+    if (!text) return image;
+    const c = cat([text, image], 1);
+    text.dispose();
+    image.dispose();
     return c;
   }
 
@@ -65,23 +67,21 @@ export class FluxAttention extends Module {
     let k = await this.projectHeads("to_k", "norm_k", hidden);
     let v = await this.projectHeads("to_v", null, hidden);
     if (useText) {
-      q = await this.joined(await this.projectHeads("add_q_proj", "norm_added_q", encoder!), q);
-      k = await this.joined(await this.projectHeads("add_k_proj", "norm_added_k", encoder!), k);
-      v = await this.joined(await this.projectHeads("add_v_proj", null, encoder!), v);
+      q = this.joined(await this.projectHeads("add_q_proj", "norm_added_q", encoder!), q);
+      k = this.joined(await this.projectHeads("add_k_proj", "norm_added_k", encoder!), k);
+      v = this.joined(await this.projectHeads("add_v_proj", null, encoder!), v);
     }
-    const qr = applyRotaryEmbedding(q, rotary.cos, rotary.sin);
+    const qr = applyRotaryEmbedding(q, rotary.cos, rotary.sin, "BLHD");
     q.dispose();
-    const kr = applyRotaryEmbedding(k, rotary.cos, rotary.sin);
+    const kr = applyRotaryEmbedding(k, rotary.cos, rotary.sin, "BLHD");
     k.dispose();
-    const o = scaledDotProductAttention(qr, kr, v);
+    const o = scaledDotProductAttention(qr, kr, v, { layout: "BLHD" });
     qr.dispose();
     kr.dispose();
     v.dispose();
-    const S = o.shape[2]!;
-    const ot = transpose(o, 1, 2);
+    const S = o.shape[1]!;
+    const merged = o.reshape([B, S, this.heads * this.headDim]);
     o.dispose();
-    const merged = ot.reshape([B, S, this.heads * this.headDim]);
-    ot.dispose();
     if (!useText) return merged;
     const textLen = encoder!.shape[1]!;
     const textPart = slice(merged, 1, 0, textLen);

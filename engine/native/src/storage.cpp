@@ -1,6 +1,8 @@
 // Storage: a block of host memory owned by the addon (64-byte aligned).
 // JS frees it deterministically with free(); the finalizer is only a safety
-// net for objects dropped without dispose.
+// net for objects dropped without dispose. Blocks come from and go back to
+// the host block cache (host_block_cache.h), so a forward's activations reuse
+// mapped memory instead of faulting fresh pages in.
 //
 // V8 is told about a storage's bytes (external memory) only once the storage
 // has outlived a full epoch of allocation churn (64 MiB allocated after it;
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include "host_block_cache.h"
 #include "napi_args.h"
 #include "registry.h"
 
@@ -46,7 +49,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
   static Napi::FunctionReference ctor;
   uint8_t* ptr = nullptr;
   size_t nbytes = 0;
-  size_t padded = 0;
+  size_t padded = 0;  // bytes of the block (the cache rounds up)
   napi_env env_ = nullptr;
   // intrusive list of unreported storages (ExternalReport::young)
   Storage* prev = nullptr;
@@ -70,9 +73,9 @@ class Storage : public Napi::ObjectWrap<Storage> {
     double n = info[0].As<Napi::Number>().DoubleValue();
     if (!(n >= 0) || n > 9.0e15) throw Napi::RangeError::New(info.Env(), "storage size must be a non-negative byte count");
     nbytes = static_cast<size_t>(n);
-    padded = ((nbytes + 63) / 64) * 64;
-    if (padded == 0) padded = 64;
-    ptr = static_cast<uint8_t*>(std::aligned_alloc(64, padded));
+    const HostBlock block = host_block_acquire(nbytes);
+    ptr = block.ptr;
+    padded = block.capacity;
     if (!ptr) throw Napi::Error::New(info.Env(), "host out of memory: could not allocate " + std::to_string(nbytes) + " bytes");
     bool zero = info.Length() > 1 && info[1].ToBoolean().Value();
     if (zero) std::memset(ptr, 0, padded);
@@ -85,7 +88,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
   void release() {
     if (!ptr) return;
-    std::free(ptr);
+    host_block_release({ptr, padded});
     ptr = nullptr;
     untrack();
   }
