@@ -9,7 +9,8 @@
 // DynamicQuantizeMatMul / MatMulIntegerToFloat, RMSNorm into
 // SimplifiedLayerNormalization, SiLU into QuickGelu, q@k^T*scale into
 // FusedMatMul) and as bench/cpu-gemm configures it: intraOpNumThreads = our
-// threads, one inter-op thread, no spinning. The graphs:
+// threads, one inter-op thread, once with thread-pool spinning off and once on
+// (its default; vramlab's pool spins 200 us by default): the faster is the peer. The graphs:
 //   fp32    MatMul with the Linear weights as initializers (prepacked at load)
 //   int8dq  onnxruntime's dynamic quantization (per-tensor asymmetric uint8 activations); vramlab's
 //           int8dq is per-token symmetric: the same int8 GEMM work, slightly different rounding
@@ -77,7 +78,10 @@ interface Row {
   exportS: number;
   sessionS: number;
   vramlabMs: number;
+  /** the faster of onnxruntime with thread-pool spinning off and on */
   ortMs: number;
+  ortNoSpinMs: number;
+  ortSpinMs: number;
   vramlabMinMs: number;
   ortMinMs: number;
   /** MiB of prepacked Linear weight panels vramlab held while timed (0 without prepacking; quantized layers have none) */
@@ -106,14 +110,17 @@ async function main(): Promise<void> {
       const exportS = (performance.now() - t0) / 1000;
       const onnxBytes = ex.model.byteLength;
       t0 = performance.now();
-      const session = await ort.InferenceSession.create(ex.model, {
+      // onnxruntime twice: spinning off and on (its default); the faster of the two is the peer
+      const sessionOptions = (spin: boolean): ort.InferenceSession.SessionOptions => ({
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: "sequential",
         graphOptimizationLevel: "all",
-        extra: { session: { intra_op: { allow_spinning: "0" } } },
+        extra: { session: { intra_op: { allow_spinning: spin ? "1" : "0" } } },
       });
+      const session = await ort.InferenceSession.create(ex.model, sessionOptions(false));
       const sessionS = (performance.now() - t0) / 1000;
+      const spinningSession = await ort.InferenceSession.create(ex.model, sessionOptions(true));
       const feeds = ortFeeds(ex.feeds);
       ex = null; // the serialized model is onnxruntime's now; free our copy before timing
       if (prepack) model.enableWeightPrepacking(); // after the export: its tracing swaps the weights
@@ -124,22 +131,26 @@ async function main(): Promise<void> {
       const t = await timeInterleaved({
         vramlab: async () => (await model.forward(inputs)).dispose(),
         ort: () => session.run(feeds),
+        ortSpin: () => spinningSession.run(feeds),
       }, { warmup: 1, runs, pauseMs: PAUSE_MS });
+      const peer = t.ortSpin.medianMs < t.ort.medianMs ? t.ortSpin : t.ort;
       if (scheme === "fp32") fp32Ms = t.vramlab.medianMs;
       const row: Row = {
         case: c.name, scheme, parameters: model.numParameters(), tokens: c.grid[0] * c.grid[1] + c.textLength,
         modelMiB: round(model.numBytes() / 2 ** 20), onnxMiB: round(onnxBytes / 2 ** 20),
         exportS: round(exportS, 2), sessionS: round(sessionS, 2),
-        vramlabMs: round(t.vramlab.medianMs), ortMs: round(t.ort.medianMs),
-        vramlabMinMs: round(t.vramlab.minMs), ortMinMs: round(t.ort.minMs),
+        vramlabMs: round(t.vramlab.medianMs), ortMs: round(peer.medianMs),
+        ortNoSpinMs: round(t.ort.medianMs), ortSpinMs: round(t.ortSpin.medianMs),
+        vramlabMinMs: round(t.vramlab.minMs), ortMinMs: round(peer.minMs),
         prepackedMiB: round(model.prepackedBytes / 2 ** 20),
-        ratio: round(t.ort.medianMs / t.vramlab.medianMs, 3),
+        ratio: round(peer.medianMs / t.vramlab.medianMs, 3),
         speedupVsOurFp32: fp32Ms === null ? null : round(fp32Ms / t.vramlab.medianMs, 3),
         relL2VsVramlab: Number(relL2(theirs, oursValues).toExponential(2)),
       };
       rows.push(row);
       console.log(`  ${c.name} ${scheme}: vramlab ${row.vramlabMs} ms, onnxruntime ${row.ortMs} ms (ratio ${row.ratio}), export ${row.exportS} s, session ${row.sessionS} s, rel L2 ${row.relL2VsVramlab}, prepacked ${row.prepackedMiB} MiB`);
       await session.release();
+      await spinningSession.release();
       vl.models.disposeInputs(inputs);
       model.dispose();
     }
@@ -150,19 +161,19 @@ async function main(): Promise<void> {
     date: isoDate(),
     commit: gitCommit(),
     device,
-    onnxruntime: { version: ort.env.versions.node ?? null, intraOpNumThreads: threads, interOpNumThreads: 1, allowSpinning: false, graphOptimizationLevel: "all" },
+    onnxruntime: { version: ort.env.versions.node ?? null, intraOpNumThreads: threads, interOpNumThreads: 1, allowSpinning: "both (ortMs is the faster)", graphOptimizationLevel: "all" },
     runs,
-    // VRAMLAB_THREAD_SPIN: microseconds the thread pool spins before sleeping (0, the default: no spinning, like onnxruntime here)
-    vramlab: { weightPrepacking: prepack, threadSpinUs: Number(process.env.VRAMLAB_THREAD_SPIN ?? 0) },
+    // VRAMLAB_THREAD_SPIN: microseconds the thread pool spins before sleeping (200 by default)
+    vramlab: { weightPrepacking: prepack, threadSpinUs: Number(process.env.VRAMLAB_THREAD_SPIN || 200) },
     // 1-minute load average of the machine before and after: on a shared machine the ratios move with it
     loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
-    notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. vramlab runs with model.enableWeightPrepacking() (Linear weights packed once for the GEMM, like onnxruntime's prepacked initializers; prepackedMiB is the memory that costs) unless vramlab.weightPrepacking is false. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",
+    notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. vramlab runs with model.enableWeightPrepacking() (Linear weights packed once for the GEMM, like onnxruntime's prepacked initializers; prepackedMiB is the memory that costs) unless vramlab.weightPrepacking is false. onnxruntime runs twice, thread-pool spinning off and on (ortNoSpinMs, ortSpinMs); ortMs is the faster. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",
     rows,
   });
   console.log(`\nwrote ${path}\n`);
   printTable(
-    ["case", "scheme", "params", "tokens", "vramlab ms", "ort ms", "ratio (ort/ours)", "vs our fp32", "rel L2", "onnx MiB", "prepacked MiB", "export s"],
-    rows.map((r) => [r.case, r.scheme, `${round(r.parameters / 1e6)}M`, r.tokens, r.vramlabMs, r.ortMs, r.ratio, r.speedupVsOurFp32, r.relL2VsVramlab, r.onnxMiB, r.prepackedMiB, r.exportS]),
+    ["case", "scheme", "params", "tokens", "vramlab ms", "ort ms", "ort no-spin / spin", "ratio (ort/ours)", "vs our fp32", "rel L2", "onnx MiB", "prepacked MiB", "export s"],
+    rows.map((r) => [r.case, r.scheme, `${round(r.parameters / 1e6)}M`, r.tokens, r.vramlabMs, r.ortMs, `${r.ortNoSpinMs} / ${r.ortSpinMs}`, r.ratio, r.speedupVsOurFp32, r.relL2VsVramlab, r.onnxMiB, r.prepackedMiB, r.exportS]),
   );
 }
 

@@ -87,6 +87,9 @@ size_t packed_b_floats(size_t N, size_t K) {
 
 // Below this many flops waking the pool costs more than it saves.
 constexpr double kParallelMinFlops = 4.0e6;
+// ... or below this many bytes of B (a one-token Linear reads a 768 x 2304 float32 weight, 7 MB,
+// in 0.6 ms on one thread: memory-bound work that a second thread speeds up too)
+constexpr double kParallelMinBytes = 1.0e6;
 
 // Splits C into a pm x pn grid of tiles (one per thread). Each row of tiles
 // packs its own copy of A's rows and each column of tiles its copy of B's
@@ -95,7 +98,9 @@ void run_parallel(const GemmProblem& p, const GemmPath& path) {
   const size_t MR = path.blocking.MR, NR = path.blocking.NR;
   const size_t m_units = (p.M + MR - 1) / MR, n_units = (p.N + NR - 1) / NR;
   size_t parts = static_cast<size_t>(num_threads());
-  if (2.0 * p.M * p.N * p.K < kParallelMinFlops) parts = 1;
+  // a product with few rows is bound by reading B, which two threads read faster than one
+  const double b_bytes = static_cast<double>(p.N) * p.K * gemm_detail::dtype_size(p.b_dtype);
+  if (2.0 * p.M * p.N * p.K < kParallelMinFlops && b_bytes < kParallelMinBytes) parts = 1;
   parts = std::min(parts, m_units * n_units);
   if (parts <= 1) { path.tile(p, 0, p.M, 0, p.N); return; }
 

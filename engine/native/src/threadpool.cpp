@@ -29,14 +29,18 @@ struct Job {
 
 // How long a worker (waiting for the next region) and the caller (waiting for
 // the workers' chunks) spin before they sleep on the condition variable.
-// VRAMLAB_THREAD_SPIN sets it in microseconds; off (0) by default: on a Flux
-// forward at 2 threads (~600 regions, ~0.5 ms apart) a 50 us spin cut the
-// voluntary context switches from ~370 to ~220 per forward but gave no
-// measurable wall-time gain and cost CPU time (bench notes in the report).
+// VRAMLAB_THREAD_SPIN sets it in microseconds (0: sleep at once); 200 by
+// default, as OpenMP runtimes and onnxruntime also spin: a forward runs
+// ~460 regions a few tens of us apart, and a worker woken from a futex sleep
+// arrives late to each (in VMs, tens of us). Small Flux forward at 2 threads:
+// 261-271 ms with 0, 244-251 ms with 200 and 1000, 251-256 ms with 5000; the
+// GEMMs went from 177 to 189 GF/s. A worker spins at most 200 us after each
+// region, so an idle kernel burns no CPU.
+constexpr int kDefaultSpinMicroseconds = 200;
 int spin_microseconds() {
   static const int us = [] {
     const char* e = std::getenv("VRAMLAB_THREAD_SPIN");
-    if (!e || !*e) return 0;
+    if (!e || !*e) return kDefaultSpinMicroseconds;
     int v = std::atoi(e);
     return v < 0 ? 0 : std::min(v, 100000);
   }();
