@@ -156,7 +156,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const path = writeResults("cpu-peer", {
+  // a thread count other than the machine's default is its own result file
+  const path = writeResults(process.env.VRAMLAB_NUM_THREADS ? `cpu-peer-${threads}thread` : "cpu-peer", {
     benchmark: "cpu-peer",
     date: isoDate(),
     commit: gitCommit(),

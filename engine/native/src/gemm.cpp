@@ -19,6 +19,8 @@ namespace {
 // Plain C++ micro-kernel; -O3 vectorises the NR loop with the baseline SSE2.
 struct PortableIsa {
   static constexpr size_t MR = 4, NR = 8, KC = 256, NC = 512, MC = 512;
+  // no partial-panel kernels: edge panels go through the full kernel and a tile buffer
+  static bool kernel_rows(size_t, size_t, const float*, const float*, float*, size_t, bool) { return false; }
 
   static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
     float acc[MR][NR] = {};

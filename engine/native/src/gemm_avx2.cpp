@@ -67,6 +67,8 @@ inline void transpose8(__m256 r[8]) {
 
 struct Avx2Isa {
   static constexpr size_t MR = 6, NR = 16, KC = 256, NC = 512, MC = 2016;
+  // no partial-panel kernels: edge panels go through the full kernel and a tile buffer
+  static bool kernel_rows(size_t, size_t, const float*, const float*, float*, size_t, bool) { return false; }
 
   // Not inlined: as its own function the accumulators stay in registers
   // through the C update instead of being spilled around the driver's code.

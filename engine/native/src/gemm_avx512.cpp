@@ -76,25 +76,29 @@ struct Avx512Isa {
 
   // Not inlined: as its own function the accumulators stay in registers
   // through the C update instead of being spilled around the driver's code.
-  __attribute__((noinline)) static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
-    for (size_t i = 0; i < MR; i++) {  // C is needed only after the k loop: fetch it meanwhile
+  // R rows of the MR-row panel (R < MR for the last panel of a product whose
+  // rows are not a multiple of MR): the same arithmetic per element as the
+  // full kernel, without computing the panel's zero rows.
+  template <size_t R>
+  __attribute__((noinline)) static void kernel_r(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
+    for (size_t i = 0; i < R; i++) {  // C is needed only after the k loop: fetch it meanwhile
       _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + NR - 1), _MM_HINT_T0);
     }
-    __m512 acc[MR][2];
+    __m512 acc[R][2];
 #pragma GCC unroll 14
-    for (size_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (size_t i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (size_t k = 0; k < kc; k++, A += MR, B += NR) {
       const __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
 #pragma GCC unroll 14
-      for (size_t i = 0; i < MR; i++) {
+      for (size_t i = 0; i < R; i++) {
         const __m512 a = _mm512_set1_ps(A[i]);
         acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
         acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
       }
     }
 #pragma GCC unroll 14
-    for (size_t i = 0; i < MR; i++) {
+    for (size_t i = 0; i < R; i++) {
       float* c = C + i * ldc;
       if (add) {
         acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c));
@@ -102,6 +106,26 @@ struct Avx512Isa {
       }
       _mm512_storeu_ps(c, acc[i][0]);
       _mm512_storeu_ps(c + 16, acc[i][1]);
+    }
+  }
+  static void kernel(size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) { kernel_r<MR>(kc, A, B, C, ldc, add); }
+  // The first `rows` rows of a panel, straight into C; false where no kernel has that many rows.
+  static bool kernel_rows(size_t rows, size_t kc, const float* A, const float* B, float* C, size_t ldc, bool add) {
+    switch (rows) {
+      case 1: kernel_r<1>(kc, A, B, C, ldc, add); return true;
+      case 2: kernel_r<2>(kc, A, B, C, ldc, add); return true;
+      case 3: kernel_r<3>(kc, A, B, C, ldc, add); return true;
+      case 4: kernel_r<4>(kc, A, B, C, ldc, add); return true;
+      case 5: kernel_r<5>(kc, A, B, C, ldc, add); return true;
+      case 6: kernel_r<6>(kc, A, B, C, ldc, add); return true;
+      case 7: kernel_r<7>(kc, A, B, C, ldc, add); return true;
+      case 8: kernel_r<8>(kc, A, B, C, ldc, add); return true;
+      case 9: kernel_r<9>(kc, A, B, C, ldc, add); return true;
+      case 10: kernel_r<10>(kc, A, B, C, ldc, add); return true;
+      case 11: kernel_r<11>(kc, A, B, C, ldc, add); return true;
+      case 12: kernel_r<12>(kc, A, B, C, ldc, add); return true;
+      case 13: kernel_r<13>(kc, A, B, C, ldc, add); return true;
+      default: return false;
     }
   }
 

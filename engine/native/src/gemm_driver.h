@@ -19,6 +19,7 @@
 // Isa provides:
 //   MR, NR, KC, NC, MC                       blocking (MC % MR == 0, NC % NR == 0)
 //   kernel(kc, Ap, Bp, C, ldc, add)          C[MR x NR] (=|+=) Ap * Bp
+//   kernel_rows(r, kc, Ap, Bp, C, ldc, add)  the same for the first r < MR rows; false if the Isa has none
 //   load_row(src, dtype, n, dst)             n elements of dtype -> float
 //   pack_a_panel(A, lda, dtype, rows, kc, dst)  one MR-row panel, [k][MR]
 //   pack_b_trans(B, ldb, dtype, kc, cols, dst)  one NR panel from B[N,K] rows
@@ -262,6 +263,8 @@ void gemm_tile(const GemmProblem& p, size_t m0, size_t m1, size_t n0, size_t n1)
 
             if (mr == MR && nr == NR) {
               Isa::kernel(kc, a_panel, b_panel, c, ldc, !first);
+            } else if (nr == NR && c != tile && Isa::kernel_rows(mr, kc, a_panel, b_panel, c, ldc, !first)) {
+              // the last rows of the product, computed without the panel's zero rows
             } else if (c == tile) {
               Isa::kernel(kc, a_panel, b_panel, tile, NR, false);
             } else {
