@@ -5,6 +5,7 @@
 import type { NativeStorage } from "./native-binding.js";
 import type { Tensor } from "./tensor.js";
 import type { Device } from "./device.js";
+import type { DType } from "./dtype.js";
 
 export type QuantMode = "symmetric" | "asymmetric";
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -39,6 +40,11 @@ export interface Backend {
   clamp?(out: Tensor, x: Tensor, lo: number, hi: number): void;
   scalarOp(op: BinaryOp, out: Tensor, x: Tensor, scalar: number, scalarFirst: boolean): void;
   modulate(out: Tensor, x: Tensor, mod: Tensor, batch: number, tokens: number, dim: number, scaleOffset: number, shiftOffset: number, modStride: number): void;
+  /**
+   * out = x + gate * y in one pass (gate: gateOffset + b * modStride of mod), the product rounded to
+   * gatedDtype as a separate mul would. Optional: ops/math.ts falls back to binary mul and add.
+   */
+  gatedResidual?(out: Tensor, x: Tensor, y: Tensor, mod: Tensor, gatedDtype: DType, batch: number, tokens: number, dim: number, gateOffset: number, modStride: number): void;
   layerNorm(out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, rows: number, cols: number, eps: number): void;
   rmsNorm(out: Tensor, x: Tensor, weight: Tensor | null, rows: number, cols: number, eps: number): void;
   softmax(out: Tensor, x: Tensor, rows: number, cols: number): void;

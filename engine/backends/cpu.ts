@@ -3,9 +3,10 @@ import { native, type NativeStorage } from "../native-binding.js";
 import type { AttentionLayout, Backend, BinaryOp, QuantMode, UnaryOp } from "../backend.js";
 import * as quant from "../kernels/quant.js";
 import type { Tensor } from "../tensor.js";
+import type { DType } from "../dtype.js";
 import { cast } from "../kernels/cast.js";
 import { matmul, matmulPackedWeight, packWeight, packedWeightFloats } from "../kernels/gemm.js";
-import { binary, modulate, scalarOp, unary } from "../kernels/elementwise.js";
+import { binary, gatedResidual, modulate, scalarOp, unary } from "../kernels/elementwise.js";
 import { layerNorm, rmsNorm, softmax } from "../kernels/norm.js";
 import { rope, sdpa } from "../kernels/attention.js";
 import { copyStrided, fill } from "../kernels/layout.js";
@@ -78,6 +79,9 @@ export class HostBackend implements Backend {
   }
   modulate(out: Tensor, x: Tensor, mod: Tensor, batch: number, tokens: number, dim: number, scaleOffset: number, shiftOffset: number, modStride: number): void {
     modulate(written(out), out.dtype, s(x), x.dtype, s(mod), s(mod), mod.dtype, batch, tokens, dim, scaleOffset, shiftOffset, modStride);
+  }
+  gatedResidual(out: Tensor, x: Tensor, y: Tensor, mod: Tensor, gatedDtype: DType, batch: number, tokens: number, dim: number, gateOffset: number, modStride: number): void {
+    gatedResidual(written(out), out.dtype, s(x), x.dtype, s(y), y.dtype, s(mod), mod.dtype, gatedDtype, batch, tokens, dim, gateOffset, modStride);
   }
   layerNorm(out: Tensor, x: Tensor, weight: Tensor | null, bias: Tensor | null, rows: number, cols: number, eps: number): void {
     layerNorm(written(out), out.dtype, s(x), x.dtype, opt(weight), opt(bias), weight?.dtype ?? bias?.dtype ?? "float32", rows, cols, eps);

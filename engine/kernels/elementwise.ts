@@ -25,6 +25,11 @@ declare module "../native-binding.js" {
       scale: NativeStorage, shift: NativeStorage, modDtype: number,
       batch: number, tokens: number, dim: number, scaleOffset: number, shiftOffset: number, modStride: number,
     ): void;
+    gatedResidual(
+      out: NativeStorage, outDtype: number, x: NativeStorage, xDtype: number, y: NativeStorage, yDtype: number,
+      mod: NativeStorage, modDtype: number, gatedDtype: number,
+      batch: number, tokens: number, dim: number, gateOffset: number, modStride: number,
+    ): void;
   }
 }
 
@@ -81,4 +86,17 @@ export function modulate(
 ): void {
   native.modulate(out, dtypeCode(outDtype), x, dtypeCode(xDtype), scale, shift, dtypeCode(modDtype),
     batch, tokens, dim, scaleOffset, shiftOffset, modStride);
+}
+
+/**
+ * out[b, t, :] = x[b, t, :] + gate_b * y[b, t, :] (gate_b at gateOffset + b * modStride of mod) in
+ * one pass, rounded as PyTorch's two ops: the product to gatedDtype, the sum to outDtype.
+ */
+export function gatedResidual(
+  out: NativeStorage, outDtype: DType, x: NativeStorage, xDtype: DType, y: NativeStorage, yDtype: DType,
+  mod: NativeStorage, modDtype: DType, gatedDtype: DType,
+  batch: number, tokens: number, dim: number, gateOffset: number, modStride: number,
+): void {
+  native.gatedResidual(out, dtypeCode(outDtype), x, dtypeCode(xDtype), y, dtypeCode(yDtype), mod, dtypeCode(modDtype), dtypeCode(gatedDtype),
+    batch, tokens, dim, gateOffset, modStride);
 }

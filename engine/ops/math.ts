@@ -137,7 +137,13 @@ export function gatedResidual(x: Tensor, y: Tensor, mod: Tensor, numChunks: numb
     throw new TypeError(`gatedResidual: modulation ${formatShape(mod.shape)} must be [${batch}, ${numChunks * dim}]${moduleLocation()}`);
   }
   const shape = [batch, tokens, dim];
-  const gated = Tensor.empty(shape, promote(y.dtype, mod.dtype), dev);
+  const gatedDtype = promote(y.dtype, mod.dtype);
+  if (dev.backend.gatedResidual) {
+    const out = Tensor.empty(shape, promote(x.dtype, gatedDtype), dev);
+    dev.backend.gatedResidual(out, x, y, mod, gatedDtype, batch, tokens, dim, gateChunk * dim, numChunks * dim);
+    return out;
+  }
+  const gated = Tensor.empty(shape, gatedDtype, dev);
   dev.backend.binary("mul", gated, mod, gateChunk * dim, [numChunks * dim, 0, 1], y, 0, [tokens * dim, dim, 1], shape);
   const out = Tensor.empty(shape, promote(x.dtype, gated.dtype), dev);
   dev.backend.binary("add", out, x, 0, [tokens * dim, dim, 1], gated, 0, [tokens * dim, dim, 1], shape);

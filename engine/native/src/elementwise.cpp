@@ -363,6 +363,24 @@ static void add(const float* y, const float* shift, float* o, size_t n) {
 }
 #pragma GCC pop_options
 
+// [batch, tokens, dim] activations modulated per batch row: the shape arguments at `first`
+// (batch, tokens, dim), the modulation row stride at `stride_arg`, and what they span.
+struct ModulatedShape {
+  size_t batch, tokens, dim, mod_stride, rows, numel, mod_extent;
+};
+static ModulatedShape modulated_shape(const Napi::CallbackInfo& info, size_t first, size_t stride_arg, const std::string& op) {
+  ModulatedShape m;
+  m.batch = arg_size(info, first, (op + ": batch").c_str());
+  m.tokens = arg_size(info, first + 1, (op + ": tokens").c_str());
+  m.dim = arg_size(info, first + 2, (op + ": dim").c_str());
+  m.mod_stride = arg_size(info, stride_arg, (op + ": modStride").c_str());
+  m.rows = mul_checked(m.batch, m.tokens, (op + ": batch * tokens").c_str());
+  m.numel = mul_checked(m.rows, m.dim, (op + ": batch * tokens * dim").c_str());
+  // the modulation rows span (batch - 1) * modStride + dim elements
+  m.mod_extent = m.batch == 0 || m.dim == 0 ? 0 : add_checked(mul_checked(m.batch - 1, m.mod_stride, (op + ": modStride").c_str()), m.dim, (op + ": modStride").c_str());
+  return m;
+}
+
 // modulate(out, outDtype, x, xDtype, scale, shift, modDtype, batch, tokens, dim, scaleOffset, shiftOffset, modStride)
 // out[b, t, :] = x[b, t, :] * (1 + scale_b) + shift_b with scale_b at scaleOffset + b * modStride.
 // Each step rounds like PyTorch's tensor ops: 1 + scale to modDtype, the
@@ -372,16 +390,10 @@ static Napi::Value Modulate(const Napi::CallbackInfo& info) {
   DType out_dtype = arg_float_dtype(info, 1, "modulate: outDtype");
   DType x_dtype = arg_float_dtype(info, 3, "modulate: xDtype");
   DType mod_dtype = arg_float_dtype(info, 6, "modulate: modDtype");
-  size_t batch = arg_size(info, 7, "modulate: batch");
-  size_t tokens = arg_size(info, 8, "modulate: tokens");
-  size_t dim = arg_size(info, 9, "modulate: dim");
+  const ModulatedShape sh = modulated_shape(info, 7, 12, "modulate");
+  const size_t tokens = sh.tokens, dim = sh.dim, rows = sh.rows, numel = sh.numel, mod_extent = sh.mod_extent, mod_stride = sh.mod_stride;
   size_t scale_offset = arg_size(info, 10, "modulate: scaleOffset");
   size_t shift_offset = arg_size(info, 11, "modulate: shiftOffset");
-  size_t mod_stride = arg_size(info, 12, "modulate: modStride");
-  const size_t rows = mul_checked(batch, tokens, "modulate: batch * tokens");
-  const size_t numel = mul_checked(rows, dim, "modulate: batch * tokens * dim");
-  // the modulation rows span (batch - 1) * modStride + dim elements
-  const size_t mod_extent = batch == 0 || dim == 0 ? 0 : add_checked(mul_checked(batch - 1, mod_stride, "modulate: modStride"), dim, "modulate: modStride");
   uint8_t* out = checked_storage(info[0], out_dtype, 0, numel, "modulate: out");
   const uint8_t* x = checked_storage(info[2], x_dtype, 0, numel, "modulate: x");
   const uint8_t* scale = checked_storage(info[4], mod_dtype, scale_offset, mod_extent, "modulate: scale");
@@ -413,11 +425,52 @@ static Napi::Value Modulate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gatedResidual(out, outDtype, x, xDtype, y, yDtype, mod, modDtype, gatedDtype, batch, tokens, dim, gateOffset, modStride)
+// out[b, t, :] = x[b, t, :] + gate_b * y[b, t, :] with gate_b at gateOffset + b * modStride:
+// diffusers' `x + gate.unsqueeze(1) * y` as PyTorch's two ops round it, the product to
+// gatedDtype (the promotion of y and mod), the sum to outDtype (the promotion of x and gatedDtype),
+// in one pass and without the product's tensor.
+static Napi::Value GatedResidual(const Napi::CallbackInfo& info) {
+  DType out_dtype = arg_float_dtype(info, 1, "gatedResidual: outDtype");
+  DType x_dtype = arg_float_dtype(info, 3, "gatedResidual: xDtype");
+  DType y_dtype = arg_float_dtype(info, 5, "gatedResidual: yDtype");
+  DType mod_dtype = arg_float_dtype(info, 7, "gatedResidual: modDtype");
+  DType gated_dtype = arg_float_dtype(info, 8, "gatedResidual: gatedDtype");
+  const ModulatedShape sh = modulated_shape(info, 9, 13, "gatedResidual");
+  const size_t tokens = sh.tokens, dim = sh.dim, rows = sh.rows, numel = sh.numel, mod_extent = sh.mod_extent, mod_stride = sh.mod_stride;
+  size_t gate_offset = arg_size(info, 12, "gatedResidual: gateOffset");
+  uint8_t* out = checked_storage(info[0], out_dtype, 0, numel, "gatedResidual: out");
+  const uint8_t* x = checked_storage(info[2], x_dtype, 0, numel, "gatedResidual: x");
+  const uint8_t* y = checked_storage(info[4], y_dtype, 0, numel, "gatedResidual: y");
+  const uint8_t* gate = checked_storage(info[6], mod_dtype, gate_offset, mod_extent, "gatedResidual: mod");
+  const size_t xb = float_elem_bytes(x_dtype), yb = float_elem_bytes(y_dtype), mb = float_elem_bytes(mod_dtype);
+  const OutputBlock output{out_dtype, out};
+
+  parallel_for_checked(rows, std::max<size_t>(1, kGrain / std::max<size_t>(1, dim)), [&](size_t begin, size_t end) {
+    float gbuf[kBlock], xbuf[kBlock], ybuf[kBlock], pbuf[kBlock], obuf[kBlock];
+    for (size_t row = begin; row < end; row++) {
+      const size_t b = row / tokens;
+      for (size_t d = 0; d < dim; d += kBlock) {
+        const size_t m = std::min(kBlock, dim - d), pos = row * dim + d;
+        const float* gv = f32_view(mod_dtype, gate + (gate_offset + b * mod_stride + d) * mb, gbuf, m);
+        const float* yv = f32_view(y_dtype, y + pos * yb, ybuf, m);
+        const float* xv = f32_view(x_dtype, x + pos * xb, xbuf, m);
+        apply_binary(BinaryOp::mul, gv, yv, pbuf, m);
+        round_to_dtype(gated_dtype, pbuf, m);
+        apply_binary(BinaryOp::add, xv, pbuf, output.target(pos, obuf), m);
+        output.finish(pos, obuf, m);
+      }
+    }
+  });
+  return info.Env().Undefined();
+}
+
 static void Register(Napi::Env env, Napi::Object exports) {
   VL_EXPORT("binaryOp", Binary);
   VL_EXPORT("unaryOp", Unary);
   VL_EXPORT("scalarOp", ScalarOp);
   VL_EXPORT("modulate", Modulate);
+  VL_EXPORT("gatedResidual", GatedResidual);
 }
 VL_REGISTER(Register);
 
