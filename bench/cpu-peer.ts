@@ -25,7 +25,7 @@ import { loadavg } from "node:os";
 import * as ort from "onnxruntime-node";
 import * as vl from "../engine/index.js";
 import type { OnnxFeed } from "../engine/index.js";
-import { describeCpu, gitCommit, isoDate, printTable, timeInterleaved, writeResults } from "./bench-util.js";
+import { describeCpu, gitCommit, isoDate, median, printTable, timeInterleaved, writeResults } from "./bench-util.js";
 
 type SchemeLabel = "fp32" | "int8dq" | "int4wo";
 const SCHEMES: SchemeLabel[] = ["fp32", "int8dq", "int4wo"];
@@ -88,6 +88,11 @@ interface Row {
   prepackedMiB: number;
   /** onnxruntime ms / vramlab ms */
   ratio: number;
+  /**
+   * median over the timed rounds of (onnxruntime ms / vramlab ms) within the round: the two ran back to
+   * back, so load that drifts over the run cancels out; steadier than `ratio` on a shared machine
+   */
+  pairedRatio: number;
   /** our fp32 ms / our ms for this scheme (same case) */
   speedupVsOurFp32: number | null;
   /** relative L2 of onnxruntime's output against vramlab's, same scheme */
@@ -144,6 +149,7 @@ async function main(): Promise<void> {
         vramlabMinMs: round(t.vramlab.minMs), ortMinMs: round(peer.minMs),
         prepackedMiB: round(model.prepackedBytes / 2 ** 20),
         ratio: round(peer.medianMs / t.vramlab.medianMs, 3),
+        pairedRatio: round(median(peer.runsMs.map((ms, i) => ms / t.vramlab.runsMs[i]!)), 3),
         speedupVsOurFp32: fp32Ms === null ? null : round(fp32Ms / t.vramlab.medianMs, 3),
         relL2VsVramlab: Number(relL2(theirs, oursValues).toExponential(2)),
       };
@@ -168,13 +174,13 @@ async function main(): Promise<void> {
     vramlab: { weightPrepacking: prepack, threadSpinUs: Number(process.env.VRAMLAB_THREAD_SPIN || 200) },
     // 1-minute load average of the machine before and after: on a shared machine the ratios move with it
     loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0]!, 2) },
-    notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. vramlab runs with model.enableWeightPrepacking() (Linear weights packed once for the GEMM, like onnxruntime's prepacked initializers; prepackedMiB is the memory that costs) unless vramlab.weightPrepacking is false. onnxruntime runs twice, thread-pool spinning off and on (ortNoSpinMs, ortSpinMs); ortMs is the faster. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",
+    notes: "Whole Flux forward (batch 1), median wall time of interleaved runs after one warm-up. vramlab runs with model.enableWeightPrepacking() (Linear weights packed once for the GEMM, like onnxruntime's prepacked initializers; prepackedMiB is the memory that costs) unless vramlab.weightPrepacking is false. onnxruntime runs twice, thread-pool spinning off and on (ortNoSpinMs, ortSpinMs); ortMs is the faster. ratio = onnxruntime ms / vramlab ms (> 1: vramlab faster); pairedRatio = the median over rounds of that ratio within a round (steadier under drifting load). speedupVsOurFp32 = vramlab fp32 ms / vramlab ms for the scheme. relL2VsVramlab: onnxruntime's output against vramlab's for the same scheme (int8dq differs by design: onnxruntime quantizes activations per tensor, asymmetric uint8; vramlab per token, symmetric int8).",
     rows,
   });
   console.log(`\nwrote ${path}\n`);
   printTable(
-    ["case", "scheme", "params", "tokens", "vramlab ms", "ort ms", "ort no-spin / spin", "ratio (ort/ours)", "vs our fp32", "rel L2", "onnx MiB", "prepacked MiB", "export s"],
-    rows.map((r) => [r.case, r.scheme, `${round(r.parameters / 1e6)}M`, r.tokens, r.vramlabMs, r.ortMs, `${r.ortNoSpinMs} / ${r.ortSpinMs}`, r.ratio, r.speedupVsOurFp32, r.relL2VsVramlab, r.onnxMiB, r.prepackedMiB, r.exportS]),
+    ["case", "scheme", "params", "tokens", "vramlab ms", "ort ms", "ort no-spin / spin", "ratio (ort/ours)", "paired ratio", "vs our fp32", "rel L2", "onnx MiB", "prepacked MiB", "export s"],
+    rows.map((r) => [r.case, r.scheme, `${round(r.parameters / 1e6)}M`, r.tokens, r.vramlabMs, r.ortMs, `${r.ortNoSpinMs} / ${r.ortSpinMs}`, r.ratio, r.pairedRatio, r.speedupVsOurFp32, r.relL2VsVramlab, r.onnxMiB, r.prepackedMiB, r.exportS]),
   );
 }
 
