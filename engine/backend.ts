@@ -26,6 +26,11 @@ export interface Backend {
    */
   allocate(nbytes: number, zero: boolean, owner?: string): NativeStorage | null;
   release(storage: NativeStorage | null): void;
+  /**
+   * Returns cached, unused memory to the system (torch.cuda.empty_cache): the bytes returned. Optional:
+   * devices without an allocator cache have nothing to return.
+   */
+  emptyCache?(): number;
 
   write(t: Tensor, byteOffset: number, bytes: Uint8Array): void;
   read(t: Tensor, byteOffset: number, nbytes: number): Uint8Array;

@@ -47,9 +47,7 @@ export function throwIfAborted(where: string): void {
   if (s?.aborted) throw new AbortedError(where, s.reason);
 }
 
-// 16 ms (a display frame) keeps interrupts and widget updates prompt; every turn of the event loop
-// costs a forward ~25 us of idle, so a shorter interval only adds that.
-const YIELD_INTERVAL_MS = 16;
+const YIELD_INTERVAL_MS = 4;
 let lastYield = performance.now();
 /** Whether maybeYield would give the event loop a turn now (callers on hot paths skip the await otherwise). */
 export function yieldDue(intervalMs = YIELD_INTERVAL_MS): boolean {

@@ -29,13 +29,9 @@ export function hostCache(): HostCacheStats {
 
 /**
  * Returns cached, unused memory to the system (torch.cuda.empty_cache): the host block cache for
- * "cpu", the caching allocator's free segments for a cuda device; nothing to do on sim and meta.
- * Returns the host bytes freed (0 for other devices).
+ * "cpu", the caching allocator's free segments for a cuda device; sim and meta cache nothing.
+ * Returns the bytes returned.
  */
 export function emptyCache(device: DeviceSpec = "cpu"): number {
-  const d = getDevice(device);
-  if (d.type === "cpu") return native.emptyHostCache();
-  const withCache = d as unknown as { emptyCache?: () => void };
-  withCache.emptyCache?.();
-  return 0;
+  return getDevice(device).backend.emptyCache?.() ?? 0;
 }

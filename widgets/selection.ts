@@ -41,13 +41,50 @@ function normalizeOptions<T>(model: string, options: SelectionOptions<T>): Choic
   throw new TypeError(`${model}: options must be an array of labels or [label, value] pairs, an object {label: value} or a Map; got ${JSON.stringify(options)}`);
 }
 
+/**
+ * Shared by every selection widget: the options (labels go to the front end as
+ * `_options_labels`, values stay in the kernel) and `value` / `label`, derived
+ * from `index`, reported to their observers when index or the options change.
+ */
+abstract class ChoiceWidget<T, V, L> extends SchemaWidget {
+  protected choices: Choice<T>[] = [];
+  /** value and label as observers last saw them (for change.old) */
+  private seen!: { value: V; label: L };
+
+  abstract get value(): V;
+  abstract get label(): L;
+
+  /** The options (required) of opts, checking that at most one of value, label and index picks the start. */
+  protected static choicesOf<T>(modelName: string, opts: { options?: SelectionOptions<T>; value?: unknown; label?: unknown; index?: unknown }): { model: string; choices: Choice<T>[] } {
+    const model = modelName.replace(/Model$/, "");
+    if (opts.options === undefined) throw new TypeError(`${model}: the "options" option is required (labels, [label, value] pairs, or {label: value})`);
+    const choices = normalizeOptions<T>(model, opts.options);
+    const given = [opts.value !== undefined && "value", opts.label !== undefined && "label", opts.index !== undefined && "index"].filter(Boolean);
+    if (given.length > 1) throw new TypeError(`${model}: give one of value, label or index, not ${given.join(" and ")}`);
+    return { model, choices };
+  }
+
+  /** Takes the options after super() (validate() runs inside it, before fields exist). */
+  protected adopt(choices: Choice<T>[]): void {
+    this.choices = choices;
+    this.seen = { value: this.value, label: this.label };
+  }
+
+  protected override derivedKeys(): readonly string[] {
+    return ["value", "label"];
+  }
+
+  protected override derivedChanges(changes: readonly Change[]): Change[] {
+    const r = valueLabelChanges(this, changes, this.seen, { value: this.value, label: this.label });
+    this.seen = r.seen;
+    return r.out;
+  }
+}
+
 /** Shared by the single-selection widgets. */
-abstract class SingleSelection<T> extends SchemaWidget {
+abstract class SingleSelection<T> extends ChoiceWidget<T, T | null, string | null> {
   declare index: number | null;
   declare disabled: boolean;
-  private choices: Choice<T>[] = [];
-  /** value and label as observers last saw them (for change.old) */
-  private seen: { value: T | null; label: string | null } = { value: null, label: null };
 
   /** SelectionSlider: options never empty, index never null (a getter: validate() runs inside super(), before fields exist) */
   protected get nonEmpty(): boolean {
@@ -55,20 +92,15 @@ abstract class SingleSelection<T> extends SchemaWidget {
   }
 
   constructor(modelName: string, opts: SelectionWidgetOptions<T> & Record<string, unknown>) {
-    const { options, value, label, index, ...rest } = opts;
-    const model = modelName.replace(/Model$/, "");
-    if (options === undefined) throw new TypeError(`${model}: the "options" option is required (labels, [label, value] pairs, or {label: value})`);
-    const choices = normalizeOptions<T>(model, options);
+    const { options: _options, value, label, index, ...rest } = opts;
+    const { model, choices } = ChoiceWidget.choicesOf<T>(modelName, opts);
     if (modelName === "SelectionSliderModel" && choices.length === 0) throw new TypeError(`${model}: options must not be empty`);
-    const given = [value !== undefined && "value", label !== undefined && "label", index !== undefined && "index"].filter(Boolean);
-    if (given.length > 1) throw new TypeError(`${model}: give one of value, label or index, not ${given.join(" and ")}`);
     let start: number | null = choices.length > 0 ? 0 : null;
     if (index !== undefined) start = index;
     if (value !== undefined) start = value === null ? null : SingleSelection.find(model, choices, (c) => sameValue(c.value, value), `value ${JSON.stringify(value)}`);
     if (label !== undefined) start = label === null ? null : SingleSelection.find(model, choices, (c) => c.label === label, `label ${JSON.stringify(label)}`);
     super(modelName, { ...rest, _options_labels: choices.map((c) => c.label), index: start });
-    this.choices = choices;
-    this.seen = { value: this.value, label: this.label };
+    this.adopt(choices);
   }
 
   private static find<T>(model: string, choices: Choice<T>[], match: (c: Choice<T>) => boolean, what: string): number {
@@ -87,16 +119,6 @@ abstract class SingleSelection<T> extends SchemaWidget {
     }
     if ((value as number) < 0 || (value as number) >= n) throw new RangeError(`${this.modelName.replace(/Model$/, "")}.index must be ${this.nonEmpty ? "" : "null or "}an integer in [0, ${n}), got ${value}`);
     return value;
-  }
-
-  protected override derivedKeys(): readonly string[] {
-    return ["value", "label"];
-  }
-
-  protected override derivedChanges(changes: readonly Change[]): Change[] {
-    const r = valueLabelChanges(this, changes, this.seen, { value: this.value, label: this.label });
-    this.seen = r.seen;
-    return r.out;
   }
 
   /** The options as {label, value} pairs. */
@@ -226,25 +248,18 @@ export interface MultipleSelectionWidgetOptions<T> extends DescriptionOptions {
 }
 
 /** SelectMultiple and SelectionRangeSlider: `index` is an array; value and label are the arrays it picks. */
-abstract class MultipleSelection<T> extends SchemaWidget {
+abstract class MultipleSelection<T> extends ChoiceWidget<T, T[], string[]> {
   declare index: number[];
   declare disabled: boolean;
-  private choices: Choice<T>[] = [];
-  private seen: { value: T[]; label: string[] } = { value: [], label: [] };
 
   constructor(modelName: string, opts: MultipleSelectionWidgetOptions<T> & Record<string, unknown>, defaultIndex: (n: number) => number[]) {
-    const { options, value, label, index, ...rest } = opts;
-    const model = modelName.replace(/Model$/, "");
-    if (options === undefined) throw new TypeError(`${model}: the "options" option is required (labels, [label, value] pairs, or {label: value})`);
-    const choices = normalizeOptions<T>(model, options);
-    const given = [value !== undefined && "value", label !== undefined && "label", index !== undefined && "index"].filter(Boolean);
-    if (given.length > 1) throw new TypeError(`${model}: give one of value, label or index, not ${given.join(" and ")}`);
+    const { options: _options, value, label, index, ...rest } = opts;
+    const { model, choices } = ChoiceWidget.choicesOf<T>(modelName, opts);
     let start = index !== undefined ? [...index] : defaultIndex(choices.length);
     if (value !== undefined) start = MultipleSelection.indicesOf(model, choices, value, (c, v) => sameValue(c.value, v), "value");
     if (label !== undefined) start = MultipleSelection.indicesOf(model, choices, label, (c, l) => c.label === l, "label");
     super(modelName, { ...rest, _options_labels: choices.map((c) => c.label), index: start });
-    this.choices = choices;
-    this.seen = { value: this.value, label: this.label };
+    this.adopt(choices);
   }
 
   private static indicesOf<T, V>(model: string, choices: Choice<T>[], wanted: readonly V[], match: (c: Choice<T>, v: V) => boolean, what: string): number[] {
@@ -269,16 +284,6 @@ abstract class MultipleSelection<T> extends SchemaWidget {
 
   /** Extra rules on the index array (SelectionRangeSlider: two ordered ends). */
   protected checkIndex(_index: number[]): void {}
-
-  protected override derivedKeys(): readonly string[] {
-    return ["value", "label"];
-  }
-
-  protected override derivedChanges(changes: readonly Change[]): Change[] {
-    const r = valueLabelChanges(this, changes, this.seen, { value: this.value, label: this.label });
-    this.seen = r.seen;
-    return r.out;
-  }
 
   get options(): Choice<T>[] {
     return this.choices.map((c) => ({ ...c }));

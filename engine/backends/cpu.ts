@@ -50,6 +50,10 @@ export class HostBackend implements Backend {
     notifyWatchers(storage);
     storage.free();
   }
+  /** The host block cache's freed blocks (engine/native/src/host_block_cache.h). */
+  emptyCache(): number {
+    return native.emptyHostCache();
+  }
   write(t: Tensor, byteOffset: number, bytes: Uint8Array): void {
     native.write(written(t), byteOffset, bytes);
   }

@@ -150,7 +150,7 @@ export class CudaBackend implements Backend {
     } catch (e) {
       const msg = (e as Error).message;
       if (/out of memory/.test(msg)) {
-        throw new Error(`${msg}${owner ? ` (allocating ${owner})` : ""}. Free tensors, return cached blocks with (vl.getDevice("cuda:${this.index}") as CudaDevice).emptyCache(), or offload (enableGroupOffload, layerwise casting).`);
+        throw new Error(`${msg}${owner ? ` (allocating ${owner})` : ""}. Free tensors, return cached blocks with vl.emptyCache("cuda:${this.index}"), or offload (enableGroupOffload, layerwise casting).`);
       }
       throw e;
     }
@@ -279,9 +279,11 @@ export class CudaBackend implements Backend {
   memoryStats(): CachingAllocatorStats {
     return cuda().cudaMemoryStats(this.index);
   }
-  emptyCache(): void {
+  emptyCache(): number {
     cuda().cudaDeviceSynchronize(this.index);
+    const before = this.memoryStats().reserved;
     cuda().cudaEmptyCache(this.index);
+    return before - this.memoryStats().reserved;
   }
   memGetInfo(): { free: number; total: number } {
     return cuda().cudaMemGetInfo(this.index);
@@ -301,9 +303,9 @@ export class CudaDevice extends Device {
   allocatorStats(): CachingAllocatorStats {
     return this.backend.memoryStats();
   }
-  /** Returns cached, unused device memory to the driver (torch.cuda.empty_cache). */
-  emptyCache(): void {
-    this.backend.emptyCache();
+  /** Returns cached, unused device memory to the driver (torch.cuda.empty_cache); the bytes returned. */
+  emptyCache(): number {
+    return this.backend.emptyCache();
   }
 }
 

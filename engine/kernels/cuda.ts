@@ -20,14 +20,15 @@ export interface CachingAllocatorStats {
   peakReserved: number;
   activeBlocks: number;
   segments: number;
+  /** segments obtained from / returned to the raw allocator (cudaMalloc / cudaFree) */
+  rawAllocs: number;
+  rawFrees: number;
   cacheHits: number;
   pendingFrees: number;
   oomRetries: number;
 }
 
 export interface HostCachingAllocatorStats extends CachingAllocatorStats {
-  rawAllocs: number;
-  rawFrees: number;
   rawBytesInUse: number;
   eventsRecorded: number;
 }

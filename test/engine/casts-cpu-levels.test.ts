@@ -5,29 +5,21 @@
 // at the machine's best level, so equality here carries them to every level.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { runProcess } from "../run-process.js";
 import { fileURLToPath } from "node:url";
 import { native } from "../../engine/native-binding.js";
 
 interface ChildReport { level: string; threads: number; digests: Record<string, string> }
 
-function runChild(env: Record<string, string>): Promise<ChildReport> {
+async function runChild(env: Record<string, string>): Promise<ChildReport> {
   const childEnv = { ...process.env };
   delete childEnv.VRAMLAB_CPU;
   delete childEnv.VRAMLAB_NUM_THREADS;
   Object.assign(childEnv, env);
   const script = fileURLToPath(new URL("./casts-level-child.js", import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
-    child.stdout.on("data", (b: Buffer) => { out += b.toString(); });
-    child.stderr.on("data", (b: Buffer) => { err += b.toString(); });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) reject(new Error(`child ${JSON.stringify(env)} exited ${code}: ${err}`));
-      else resolve(JSON.parse(out) as ChildReport);
-    });
-  });
+  const r = await runProcess(process.execPath, [script], { env: childEnv, what: `child ${JSON.stringify(env)}` });
+  if (r.code !== 0) throw new Error(`child ${JSON.stringify(env)} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ChildReport;
 }
 
 test("cast writes identical bytes at every CPU level and thread count", async (t) => {

@@ -8,7 +8,7 @@
 // test for why).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as vl from "../../engine/index.js";
 import { ExperimentStore } from "../../engine/experiments/store.js";
+import { runProcess } from "../run-process.js";
 
 const ENGINE_URL = new URL("../../engine/index.js", import.meta.url).href;
 const STORE_URL = new URL("../../engine/experiments/store.js", import.meta.url).href;
@@ -75,16 +76,10 @@ async function runner(): Promise<{ runTiny: (c: TinyConfig) => Promise<vl.Report
 }
 
 /** Runs an ES module script in a fresh node process; resolves with its stdout. */
-function runNode(source: string, args: string[] = []): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", source, "--", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err.slice(-3000)}`))));
-  });
+async function runNode(source: string, args: string[] = []): Promise<string> {
+  const r = await runProcess(process.execPath, ["--input-type=module", "-e", source, "--", ...args], { what: "child node" });
+  if (r.code !== 0) throw new Error(`child exited ${r.code}: ${r.stderr.slice(-3000)}`);
+  return r.stdout;
 }
 
 test("a metrics run is stored as one line; list, get (by id and prefix) and filters read it back, also from a new store object", async () => {

@@ -3,13 +3,14 @@
 // temporary prefix, points JUPYTER_PATH at it, runs the script with a
 // time limit, parses the JSON it prints last, and kills any kernel left
 // behind.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { installKernelSpec } from "../../kernel/install.js";
 import { logoPng } from "../../kernel/logo.js";
+import { runProcess } from "../run-process.js";
 
 export const PYTHON = process.env.VRAMLAB_PYTHON ?? "/usr/bin/python3";
 
@@ -98,25 +99,7 @@ export async function runScenario(name: string, timeoutMs = 150_000): Promise<Sc
   const script = join(packageRoot(), "test", "kernel", "client", `${name}.py`);
   const t0 = performance.now();
   try {
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(PYTHON, [script], { cwd: box.dir, env: box.env, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`${name}.py did not finish in ${timeoutMs / 1000} s\n${stderr.slice(-4000)}`));
-      }, timeoutMs);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on("close", (c) => {
-        clearTimeout(timer);
-        resolve({ code: c, stdout, stderr });
-      });
-    });
+    const { code, stdout, stderr } = await runProcess(PYTHON, [script], { cwd: box.dir, env: box.env, timeoutMs, what: `${name}.py` });
     const last = stdout.trim().split("\n").pop() ?? "";
     let results: Record<string, any>;
     try {

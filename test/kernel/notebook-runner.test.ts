@@ -4,11 +4,12 @@
 // page, which Debian's chromium opens to check that the widgets come alive.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packageRoot, PYTHON } from "./kernel-client.js";
+import { runProcess, type ProcessResult } from "../run-process.js";
 import { executeNotebook, runNotebookFile } from "../../kernel/notebook-runner.js";
 import { parseNotebook, readNotebook, type CodeCell, type Notebook } from "../../kernel/notebook-format.js";
 import { renderNotebookHtml, scriptSafe, widgetEmbedAssets } from "../../kernel/notebook-html.js";
@@ -18,30 +19,10 @@ const root = packageRoot();
 const fixtures = join(root, "test", "kernel", "notebooks");
 const CHROMIUM = "/usr/bin/chromium";
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
+type CliResult = ProcessResult;
 
 function vramlabRun(args: string[], timeoutMs = 90_000): Promise<CliResult> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, "bin", "vramlab.js"), "run", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`vramlab run ${args.join(" ")} did not finish in ${timeoutMs / 1000} s\n${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
-    });
-  });
+  return runProcess(process.execPath, [join(root, "bin", "vramlab.js"), "run", ...args], { cwd: root, timeoutMs, what: `vramlab run ${args.join(" ")}` });
 }
 
 const code = (nb: Notebook, i: number) => nb.cells[i] as CodeCell;

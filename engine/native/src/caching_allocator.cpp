@@ -9,27 +9,32 @@
 #include <cstdlib>
 #include <cstring>
 #include "caching_allocator.h"
+#include "caching_allocator_js.h"
 #include "napi_args.h"
 #include "registry.h"
 
 namespace vl {
+
+Napi::Object caching_allocator_stats_object(Napi::Env env, const CachingAllocatorStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("allocated", static_cast<double>(s.allocated));
+  o.Set("requested", static_cast<double>(s.requested));
+  o.Set("reserved", static_cast<double>(s.reserved));
+  o.Set("peakAllocated", static_cast<double>(s.peak_allocated));
+  o.Set("peakReserved", static_cast<double>(s.peak_reserved));
+  o.Set("activeBlocks", static_cast<double>(s.active_blocks));
+  o.Set("segments", static_cast<double>(s.segments));
+  o.Set("rawAllocs", static_cast<double>(s.raw_allocs));
+  o.Set("rawFrees", static_cast<double>(s.raw_frees));
+  o.Set("cacheHits", static_cast<double>(s.cache_hits));
+  o.Set("pendingFrees", static_cast<double>(s.pending_frees));
+  o.Set("oomRetries", static_cast<double>(s.oom_retries));
+  return o;
+}
+
 namespace {
 
-// ObjectWrap methods are not wrapped by VL_EXPORT: convert C++ exceptions here.
-template <typename F>
-Napi::Value js_errors(const Napi::CallbackInfo& info, F body) {
-  try {
-    return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::out_of_range& e) {
-    throw Napi::RangeError::New(info.Env(), e.what());
-  } catch (const std::invalid_argument& e) {
-    throw Napi::TypeError::New(info.Env(), e.what());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
-}
+// ObjectWrap methods are not wrapped by VL_EXPORT: they convert C++ exceptions with js_errors (registry.h).
 
 struct ManualEvent {
   StreamId stream;
@@ -131,20 +136,7 @@ class HostCachingAllocator : public Napi::ObjectWrap<HostCachingAllocator> {
     return info.Env().Undefined();
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
-    const CachingAllocatorStats& s = alloc_->stats();
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("allocated", static_cast<double>(s.allocated));
-    o.Set("requested", static_cast<double>(s.requested));
-    o.Set("reserved", static_cast<double>(s.reserved));
-    o.Set("peakAllocated", static_cast<double>(s.peak_allocated));
-    o.Set("peakReserved", static_cast<double>(s.peak_reserved));
-    o.Set("activeBlocks", static_cast<double>(s.active_blocks));
-    o.Set("segments", static_cast<double>(s.segments));
-    o.Set("rawAllocs", static_cast<double>(s.raw_allocs));
-    o.Set("rawFrees", static_cast<double>(s.raw_frees));
-    o.Set("cacheHits", static_cast<double>(s.cache_hits));
-    o.Set("pendingFrees", static_cast<double>(s.pending_frees));
-    o.Set("oomRetries", static_cast<double>(s.oom_retries));
+    Napi::Object o = caching_allocator_stats_object(info.Env(), alloc_->stats());
     o.Set("rawBytesInUse", static_cast<double>(raw_in_use_));
     o.Set("eventsRecorded", static_cast<double>(events_.size()));
     return o;

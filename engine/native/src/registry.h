@@ -18,12 +18,12 @@ struct Registrar {
 
 #include <stdexcept>
 namespace vl {
-// Converts C++ exceptions from a kernel entry into JS errors (node-addon-api
+// Runs body() and converts its C++ exceptions into JS errors (node-addon-api
 // only converts Napi::Error; anything else would abort the process).
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
+template <typename F>
+Napi::Value js_errors(const Napi::CallbackInfo& info, F body) {
   try {
-    return F(info);
+    return body();
   } catch (const Napi::Error&) {
     throw;
   } catch (const std::out_of_range& e) {
@@ -33,6 +33,11 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
+}
+// A kernel entry with js_errors around it (what VL_EXPORT registers).
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  return js_errors(info, [&] { return F(info); });
 }
 }  // namespace vl
 

@@ -14,28 +14,30 @@ struct Strided8 {
   int64_t shape[8], d[8], s[8];
 };
 
+// Destination and source element offsets of the i-th element (row-major over p.shape).
+__device__ inline void strided_offsets(size_t i, const Strided8& p, size_t& di, size_t& si) {
+  size_t rem = i;
+  di = 0;
+  si = 0;
+  for (int k = p.rank - 1; k >= 0; k--) {
+    size_t idx = rem % p.shape[k];
+    rem /= p.shape[k];
+    di += idx * p.d[k];
+    si += idx * p.s[k];
+  }
+}
 template <typename T>
 __global__ void copy_raw_kernel(T* dst, const T* src, Strided8 p, size_t n) {
   VL_GRID_STRIDE(i, n) {
-    size_t rem = i, di = 0, si = 0;
-    for (int k = p.rank - 1; k >= 0; k--) {
-      size_t idx = rem % p.shape[k];
-      rem /= p.shape[k];
-      di += idx * p.d[k];
-      si += idx * p.s[k];
-    }
+    size_t di, si;
+    strided_offsets(i, p, di, si);
     dst[di] = src[si];
   }
 }
 __global__ void copy_convert_kernel(void* dst, DType dd, const void* src, DType sd, Strided8 p, size_t n) {
   VL_GRID_STRIDE(i, n) {
-    size_t rem = i, di = 0, si = 0;
-    for (int k = p.rank - 1; k >= 0; k--) {
-      size_t idx = rem % p.shape[k];
-      rem /= p.shape[k];
-      di += idx * p.d[k];
-      si += idx * p.s[k];
-    }
+    size_t di, si;
+    strided_offsets(i, p, di, si);
     hd::store_act(dst, dd, di, hd::load_act(src, sd, si));
   }
 }

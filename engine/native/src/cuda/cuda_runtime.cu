@@ -10,6 +10,7 @@
 #include <vector>
 #include "cuda_common.cuh"
 #include "../caching_allocator.h"
+#include "../caching_allocator_js.h"
 
 namespace vl {
 namespace cu {
@@ -256,19 +257,7 @@ Napi::Value MemGetInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
-  const CachingAllocatorStats& s = allocator(static_cast<int>(arg_int(info, 0, "cudaMemoryStats: device"))).stats();
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("allocated", static_cast<double>(s.allocated));
-  o.Set("requested", static_cast<double>(s.requested));
-  o.Set("reserved", static_cast<double>(s.reserved));
-  o.Set("peakAllocated", static_cast<double>(s.peak_allocated));
-  o.Set("peakReserved", static_cast<double>(s.peak_reserved));
-  o.Set("activeBlocks", static_cast<double>(s.active_blocks));
-  o.Set("segments", static_cast<double>(s.segments));
-  o.Set("cacheHits", static_cast<double>(s.cache_hits));
-  o.Set("pendingFrees", static_cast<double>(s.pending_frees));
-  o.Set("oomRetries", static_cast<double>(s.oom_retries));
-  return o;
+  return caching_allocator_stats_object(info.Env(), allocator(static_cast<int>(arg_int(info, 0, "cudaMemoryStats: device"))).stats());
 }
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   allocator(static_cast<int>(arg_int(info, 0, "cudaEmptyCache: device"))).empty_cache();
@@ -361,45 +350,32 @@ Napi::Value HostUnregister(const Napi::CallbackInfo& info) {
   if (storage_nbytes(info[0], "cudaHostUnregister: storage")) check(cudaHostUnregister(p), "cudaHostUnregister");
   return info.Env().Undefined();
 }
-// cudaCopyH2D(dst, dstByteOffset, hostSrc, srcByteOffset, nbytes, stream, blocking)
-Napi::Value CopyH2D(const Napi::CallbackInfo& info) {
-  uint8_t* d = dev_checked(info[0], DType::uint8, 0, 0, "cudaCopyH2D: dst");
-  size_t dn = dev_nbytes(info[0], "cudaCopyH2D: dst");
-  const uint8_t* s = storage_ptr(info[2], "cudaCopyH2D: src");
-  size_t sn = storage_nbytes(info[2], "cudaCopyH2D: src");
+// The three copy entries share their arguments (dst, dstByteOffset, src, srcByteOffset, nbytes,
+// stream[, blocking]) and checks; dst/src are device or host storages by direction.
+Napi::Value copy_async(const Napi::CallbackInfo& info, const char* name, uint8_t* d, size_t dn, const uint8_t* s, size_t sn,
+                       cudaMemcpyKind kind, bool has_blocking_arg) {
   size_t doff = static_cast<size_t>(arg_int(info, 1, "dstByteOffset")), soff = static_cast<size_t>(arg_int(info, 3, "srcByteOffset"));
   size_t n = static_cast<size_t>(arg_int(info, 4, "nbytes"));
-  if (doff + n > dn || soff + n > sn) throw std::out_of_range("cudaCopyH2D past the end of a storage");
+  if (doff + n > dn || soff + n > sn) throw std::out_of_range(std::string(name) + " past the end of a storage");
   cudaStream_t st = arg_stream(info, 5);
-  check(cudaMemcpyAsync(d + doff, s + soff, n, cudaMemcpyHostToDevice, st), "cudaMemcpyAsync H2D");
-  if (arg_bool(info, 6, "blocking")) check(cudaStreamSynchronize(st), "cudaStreamSynchronize after H2D");
+  check(cudaMemcpyAsync(d + doff, s + soff, n, kind, st), (std::string(name) + ": cudaMemcpyAsync").c_str());
+  if (has_blocking_arg && arg_bool(info, 6, "blocking")) check(cudaStreamSynchronize(st), (std::string(name) + ": cudaStreamSynchronize").c_str());
   return info.Env().Undefined();
+}
+// cudaCopyH2D(dst, dstByteOffset, hostSrc, srcByteOffset, nbytes, stream, blocking)
+Napi::Value CopyH2D(const Napi::CallbackInfo& info) {
+  return copy_async(info, "cudaCopyH2D", dev_checked(info[0], DType::uint8, 0, 0, "cudaCopyH2D: dst"), dev_nbytes(info[0], "cudaCopyH2D: dst"),
+                    storage_ptr(info[2], "cudaCopyH2D: src"), storage_nbytes(info[2], "cudaCopyH2D: src"), cudaMemcpyHostToDevice, true);
 }
 // cudaCopyD2H(hostDst, dstByteOffset, src, srcByteOffset, nbytes, stream, blocking)
 Napi::Value CopyD2H(const Napi::CallbackInfo& info) {
-  uint8_t* d = storage_ptr(info[0], "cudaCopyD2H: dst");
-  size_t dn = storage_nbytes(info[0], "cudaCopyD2H: dst");
-  const uint8_t* s = dev_ptr(info[2], "cudaCopyD2H: src");
-  size_t sn = dev_nbytes(info[2], "cudaCopyD2H: src");
-  size_t doff = static_cast<size_t>(arg_int(info, 1, "dstByteOffset")), soff = static_cast<size_t>(arg_int(info, 3, "srcByteOffset"));
-  size_t n = static_cast<size_t>(arg_int(info, 4, "nbytes"));
-  if (doff + n > dn || soff + n > sn) throw std::out_of_range("cudaCopyD2H past the end of a storage");
-  cudaStream_t st = arg_stream(info, 5);
-  check(cudaMemcpyAsync(d + doff, s + soff, n, cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync D2H");
-  if (arg_bool(info, 6, "blocking")) check(cudaStreamSynchronize(st), "cudaStreamSynchronize after D2H");
-  return info.Env().Undefined();
+  return copy_async(info, "cudaCopyD2H", storage_ptr(info[0], "cudaCopyD2H: dst"), storage_nbytes(info[0], "cudaCopyD2H: dst"),
+                    dev_ptr(info[2], "cudaCopyD2H: src"), dev_nbytes(info[2], "cudaCopyD2H: src"), cudaMemcpyDeviceToHost, true);
 }
 // cudaCopyD2D(dst, dstByteOffset, src, srcByteOffset, nbytes, stream)
 Napi::Value CopyD2D(const Napi::CallbackInfo& info) {
-  uint8_t* d = dev_ptr(info[0], "cudaCopyD2D: dst");
-  size_t dn = dev_nbytes(info[0], "cudaCopyD2D: dst");
-  const uint8_t* s = dev_ptr(info[2], "cudaCopyD2D: src");
-  size_t sn = dev_nbytes(info[2], "cudaCopyD2D: src");
-  size_t doff = static_cast<size_t>(arg_int(info, 1, "dstByteOffset")), soff = static_cast<size_t>(arg_int(info, 3, "srcByteOffset"));
-  size_t n = static_cast<size_t>(arg_int(info, 4, "nbytes"));
-  if (doff + n > dn || soff + n > sn) throw std::out_of_range("cudaCopyD2D past the end of a storage");
-  check(cudaMemcpyAsync(d + doff, s + soff, n, cudaMemcpyDeviceToDevice, arg_stream(info, 5)), "cudaMemcpyAsync D2D");
-  return info.Env().Undefined();
+  return copy_async(info, "cudaCopyD2D", dev_ptr(info[0], "cudaCopyD2D: dst"), dev_nbytes(info[0], "cudaCopyD2D: dst"),
+                    dev_ptr(info[2], "cudaCopyD2D: src"), dev_nbytes(info[2], "cudaCopyD2D: src"), cudaMemcpyDeviceToDevice, false);
 }
 // cudaWrite(dst, byteOffset, typedArray, stream): synchronous upload from a JS buffer (pageable)
 Napi::Value Write(const Napi::CallbackInfo& info) {
